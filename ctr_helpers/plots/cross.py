@@ -1,0 +1,5 @@
+"""Figures of the cross notebooks (see the package docstring)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
