@@ -1,0 +1,520 @@
+"""Building blocks of the CTR models: each layer does one job on ``[B, F, D]`` tensors.
+
+Shape legend used in every docstring:
+
+- ``B``: batch size (rows)
+- ``F``: number of fields (user, item, weekday, ...)
+- ``D``: embedding dimension
+- ``P = F (F - 1) / 2``: number of field pairs ``i < j``
+- ``H``: number of attention heads, or of CIN feature maps
+
+Inputs ``x`` are ``LongTensor[B, F]`` of *per-field* indices (field ``f`` takes values in
+``0 .. field_dims[f] - 1``); the embedding layers add the per-field offsets themselves.
+Nothing here loops over rows, fields or field pairs inside ``forward``: pairs come from cached
+``triu_indices`` buffers. The slow, obvious twin of every layer lives in
+:mod:`ctr_helpers.reference`, and the tests check that both agree with shared weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "FeaturesEmbedding",
+    "FeaturesLinear",
+    "FMInteraction",
+    "FieldAwareEmbedding",
+    "FFMInteraction",
+    "CIN",
+    "CrossNetwork",
+    "CrossNetworkV2",
+    "InteractingLayer",
+    "SENet",
+    "BilinearInteraction",
+    "MLP",
+    "field_offsets",
+    "pair_indices",
+]
+
+
+def _check_field_dims(field_dims: Sequence[int]) -> list[int]:
+    dims = [int(d) for d in field_dims]
+    if len(dims) == 0:
+        raise ValueError("field_dims is empty: need at least one field")
+    bad = [(f, d) for f, d in enumerate(dims) if d < 1]
+    if bad:
+        f, d = bad[0]
+        raise ValueError(f"field_dims[{f}] = {d}: every field needs at least 1 value")
+    return dims
+
+
+def _check_positive(name: str, value: int) -> int:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def field_offsets(field_dims: Sequence[int]) -> torch.Tensor:
+    """Start row of each field in the shared table: ``[0, d0, d0 + d1, ...]``, shape ``[F]``."""
+    dims = torch.as_tensor(list(field_dims), dtype=torch.long)
+    return torch.cumsum(dims, 0) - dims
+
+
+def pair_indices(num_fields: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of the ``P = F (F - 1) / 2`` field pairs ``i < j``, each ``[P]``."""
+    rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
+    return rows, cols
+
+
+class FeaturesEmbedding(nn.Module):
+    """One embedding table for all fields, with per-field offsets.
+
+    ``x: [B, F]`` per-field indices -> ``[B, F, D]``; ``e[b, f] = W[offset[f] + x[b, f]]``.
+
+    A single ``nn.Embedding(sum(field_dims), D)`` plus an offsets buffer is the same as one table
+    per field, but one gather instead of ``F`` (pytorch-fm, torchrec). The offsets are a
+    non-persistent buffer: they follow ``.to(device)`` and never enter the ``state_dict``.
+    ``sparse=True`` gives sparse gradients (only the rows a batch used), which need a sparse-aware
+    optimiser (``ctr_helpers.train.make_optimizer`` or ``torch.optim.SGD``/``SparseAdam``).
+    Init ``N(0, init_std^2)`` with ``init_std = 1e-4``, as in FuxiCTR/BARS.
+    """
+
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int,
+        sparse: bool = True,
+        init_std: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.field_dims = _check_field_dims(field_dims)
+        self.embed_dim = _check_positive("embed_dim", embed_dim)
+        self.embedding = nn.Embedding(sum(self.field_dims), self.embed_dim, sparse=sparse)
+        nn.init.normal_(self.embedding.weight, std=init_std)
+        self.register_buffer("offsets", field_offsets(self.field_dims), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding(x + self.offsets)
+
+
+class FeaturesLinear(nn.Module):
+    """The linear (logistic-regression) term as a 1-wide embedding plus a bias.
+
+    ``x: [B, F]`` -> ``[B]``; ``y = b + sum_f w[offset[f] + x[b, f]]``.
+
+    This is exactly ``one_hot(x) @ w + b`` (the dot product of the ``sum(field_dims)``-long
+    one-hot row with the weight vector): a one-hot row has one 1 per field, so the product just
+    picks ``F`` weights and adds them. Gathering those ``F`` weights avoids building the huge,
+    almost-all-zero one-hot matrix (see ``reference.linear`` for the one-hot version).
+    """
+
+    def __init__(self, field_dims: Sequence[int], sparse: bool = True, init_std: float = 1e-4):
+        super().__init__()
+        self.weight = FeaturesEmbedding(field_dims, 1, sparse=sparse, init_std=init_std)
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight(x).sum(dim=(1, 2)) + self.bias
+
+
+class FMInteraction(nn.Module):
+    """Factorization-machine pairwise term in O(F D).
+
+    ``e: [B, F, D]`` -> ``[B]``;
+    ``sum_{i<j} <e_i, e_j> = 0.5 * sum_d ((sum_f e_fd)^2 - sum_f e_fd^2)``.
+
+    The identity holds per embedding dimension ``d``, so the sums run over fields (dim 1) and only
+    then over ``d``; flattening to ``[B, F * D]`` first would mix dimensions and is wrong.
+    Rendle, "Factorization Machines", ICDM 2010.
+    """
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        square_of_sum = e.sum(dim=1).pow(2)  # [B, D]
+        sum_of_square = e.pow(2).sum(dim=1)  # [B, D]
+        return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
+
+
+class FieldAwareEmbedding(nn.Module):
+    """Field-aware embeddings: each feature has one vector per *opposite* field.
+
+    ``x: [B, F]`` -> ``[B, F, F, D]`` with ``e[b, f, g]`` = the vector that field ``f``'s feature
+    uses when it meets field ``g``.
+
+    Layout: one table ``[sum(field_dims), F * D]`` with offsets, so one gather gives all ``F``
+    vectors of a feature. ``F * D`` columns per feature (the ``f == g`` slot is never used in a
+    pair; it keeps the indexing plain, as in libffm). Parameters: ``sum(field_dims) * F * D``.
+    Juan et al., "Field-aware Factorization Machines for CTR Prediction", RecSys 2016.
+    """
+
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int,
+        sparse: bool = True,
+        init_std: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.field_dims = _check_field_dims(field_dims)
+        self.num_fields = len(self.field_dims)
+        self.embed_dim = _check_positive("embed_dim", embed_dim)
+        self.embedding = FeaturesEmbedding(
+            self.field_dims, self.num_fields * self.embed_dim, sparse=sparse, init_std=init_std
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(x)  # [B, F, F * D]
+        return e.view(x.shape[0], self.num_fields, self.num_fields, self.embed_dim)
+
+
+class FFMInteraction(nn.Module):
+    """FFM pairwise term, vectorised over the ``P`` field pairs.
+
+    ``x: [B, F]`` -> ``[B]``; ``sum_{i<j} <e[i, j], e[j, i]>`` where ``e[i, j]`` is field ``i``'s
+    vector towards field ``j`` (see :class:`FieldAwareEmbedding`).
+
+    Both sides of every pair are gathered at once with cached ``triu_indices`` buffers.
+    Juan et al., RecSys 2016.
+    """
+
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int,
+        sparse: bool = True,
+        init_std: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.embedding = FieldAwareEmbedding(
+            field_dims, embed_dim, sparse=sparse, init_std=init_std
+        )
+        rows, cols = pair_indices(self.embedding.num_fields)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(x)  # [B, F, F, D]
+        left = e[:, self.rows, self.cols]  # [B, P, D]: field i towards field j
+        right = e[:, self.cols, self.rows]  # [B, P, D]: field j towards field i
+        return (left * right).sum(dim=(1, 2))
+
+
+class CIN(nn.Module):
+    """Compressed Interaction Network (xDeepFM), explicit vector-wise crosses.
+
+    ``e: [B, F, D]`` -> ``[B, output_dim]`` (``output_dim = sum(layer_sizes)`` without split-half).
+    Layer k: ``X^k[h] = sum_{i,j} W^k[h, i, j] * (X^{k-1}[i] ∘ X^0[j])`` (outer product over fields
+    by einsum, then a 1x1 compression), then each feature map is sum-pooled over ``D``.
+
+    Layer ``k = 1, 2, ...`` (``layer_outputs(e)[k - 1]``) is a polynomial of degree ``k + 1`` in
+    the embeddings; with ``bias=False`` (the paper's formula, the default) it is homogeneous:
+    scaling ``e`` by ``t`` scales layer ``k``'s maps by ``t^(k + 1)``.
+    ``split_half=True`` sends half of each hidden layer's maps to the output and half to the next
+    layer (as in the xDeepFM code). Lian et al., "xDeepFM", KDD 2018.
+    """
+
+    def __init__(
+        self,
+        num_fields: int,
+        embed_dim: int,
+        layer_sizes: Sequence[int] = (64,),
+        split_half: bool = False,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.num_fields = _check_positive("num_fields", num_fields)
+        self.embed_dim = _check_positive("embed_dim", embed_dim)
+        self.layer_sizes = [_check_positive("CIN layer size", h) for h in layer_sizes]
+        if not self.layer_sizes:
+            raise ValueError("CIN needs at least one layer")
+        self.split_half = split_half
+        self.compress = nn.ModuleList()
+        prev, out_dim = self.num_fields, 0
+        for k, size in enumerate(self.layer_sizes):
+            last = k == len(self.layer_sizes) - 1
+            if split_half and not last and size % 2:
+                raise ValueError(f"split_half needs even hidden CIN layer sizes, got {size}")
+            self.compress.append(nn.Conv1d(prev * self.num_fields, size, kernel_size=1, bias=bias))
+            prev = size // 2 if split_half and not last else size
+            out_dim += size // 2 if split_half and not last else size
+        self.output_dim = out_dim
+
+    def layer_outputs(self, e: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps of every layer, before pooling: a list of ``[B, H_k, D]`` tensors.
+
+        Entry ``k - 1`` is the full output ``X^k`` of layer ``k`` (before any split-half), a
+        polynomial of degree ``k + 1`` in ``e``: without bias, scaling ``e`` by ``t`` scales it by
+        ``t^(k + 1)``.
+        """
+        batch = e.shape[0]
+        x0, hidden, outputs = e, e, []
+        for k, conv in enumerate(self.compress):
+            z = torch.einsum("bhd,bmd->bhmd", hidden, x0)  # [B, H_{k-1}, F, D]
+            xk = conv(z.reshape(batch, -1, self.embed_dim))  # [B, H_k, D]
+            outputs.append(xk)
+            if self.split_half and k < len(self.compress) - 1:
+                hidden = xk[:, : xk.shape[1] // 2]
+            else:
+                hidden = xk
+        return outputs
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        pooled = []
+        for k, xk in enumerate(self.layer_outputs(e)):
+            if self.split_half and k < len(self.compress) - 1:
+                xk = xk[:, xk.shape[1] // 2 :]  # the half not fed forward goes to the output
+            pooled.append(xk.sum(dim=2))
+        return torch.cat(pooled, dim=1)
+
+
+class CrossNetwork(nn.Module):
+    """DCN (v1) cross network: explicit bounded-degree crosses at ``O(d)`` parameters per layer.
+
+    ``x0: [B, d]`` -> ``[B, d]``; ``x_{l+1} = x0 * (x_l . w_l) + b_l + x_l`` for ``l < L``.
+
+    ``x0 * (x_l . w_l)`` equals the paper's ``x0 x_l^T w_l`` without forming the ``d x d`` outer
+    product. The residual ``+ x_l`` keeps the lower-degree terms; without biases the output is a
+    polynomial of degree ``L + 1`` in ``x0``. Wang et al., "Deep & Cross Network", ADKDD 2017.
+    """
+
+    def __init__(self, input_dim: int, num_layers: int, bias: bool = True) -> None:
+        super().__init__()
+        self.input_dim = _check_positive("input_dim", input_dim)
+        self.num_layers = _check_positive("num_layers", num_layers)
+        bound = 1 / math.sqrt(self.input_dim)  # the nn.Linear(d, 1) default
+        self.weight = nn.Parameter(torch.empty(num_layers, input_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(num_layers, input_dim)) if bias else None
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for layer in range(self.num_layers):
+            cross = x0 * (x @ self.weight[layer]).unsqueeze(1)  # [B, d]
+            if self.bias is not None:
+                cross = cross + self.bias[layer]
+            x = cross + x
+        return x
+
+
+class CrossNetworkV2(nn.Module):
+    """DCN-v2 cross network: a full (or low-rank) matrix per layer.
+
+    ``x0: [B, d]`` -> ``[B, d]``; ``x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l``, with
+    ``W_l = U_l V_l^T`` (rank ``r``) when ``low_rank=r``: ``d^2`` or ``2 d r`` weights per layer.
+    Wang et al., "DCN V2", WWW 2021.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_layers: int,
+        low_rank: int | None = None,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.input_dim = _check_positive("input_dim", input_dim)
+        self.num_layers = _check_positive("num_layers", num_layers)
+        self.low_rank = None if low_rank is None else _check_positive("low_rank", low_rank)
+        if low_rank is None:
+            self.layers = nn.ModuleList(
+                nn.Linear(input_dim, input_dim, bias=bias) for _ in range(num_layers)
+            )
+        else:
+            self.layers = nn.ModuleList(
+                nn.Sequential(
+                    nn.Linear(input_dim, low_rank, bias=False),  # V_l^T
+                    nn.Linear(low_rank, input_dim, bias=bias),  # U_l (+ b_l)
+                )
+                for _ in range(num_layers)
+            )
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for layer in self.layers:
+            x = x0 * layer(x) + x
+        return x
+
+
+class InteractingLayer(nn.Module):
+    """AutoInt interacting layer: multi-head self-attention over fields, residual, ReLU.
+
+    ``e: [B, F, D_in]`` -> ``[B, F, attention_dim]``; per head ``h`` (width
+    ``attention_dim / H``): ``a = softmax(Q_h K_h^T [/ sqrt(d_h)])`` ``[B, F, F]``,
+    ``out = ReLU(concat_h(a V_h) + W_res e)``.
+
+    The residual (identity when ``D_in == attention_dim``, else a projection ``W_res``) and the
+    ReLU belong to *every* layer, as in the paper. Optional ``scaled`` dot products and
+    ``layer_norm`` (applied before the ReLU) follow FuxiCTR's AutoInt+. With
+    ``return_attention=True`` the forward also returns the weights ``[B, H, F, F]`` (each query
+    row sums to 1); the last weights are also kept in ``self.last_attention`` (detached).
+    Song et al., "AutoInt", CIKM 2019.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        attention_dim: int,
+        num_heads: int,
+        use_residual: bool = True,
+        scaled: bool = False,
+        layer_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embed_dim = _check_positive("embed_dim", embed_dim)
+        self.attention_dim = _check_positive("attention_dim", attention_dim)
+        self.num_heads = _check_positive("num_heads", num_heads)
+        if attention_dim % num_heads:
+            raise ValueError(
+                f"attention_dim ({attention_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        self.head_dim = attention_dim // num_heads
+        self.scaled = scaled
+        self.query = nn.Linear(embed_dim, attention_dim, bias=False)
+        self.key = nn.Linear(embed_dim, attention_dim, bias=False)
+        self.value = nn.Linear(embed_dim, attention_dim, bias=False)
+        self.use_residual = use_residual
+        self.residual = (
+            nn.Linear(embed_dim, attention_dim, bias=False)
+            if use_residual and embed_dim != attention_dim
+            else None
+        )
+        self.layer_norm = nn.LayerNorm(attention_dim) if layer_norm else None
+        self.last_attention: torch.Tensor | None = None
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:  # [B, F, H * d_h] -> [B, H, F, d_h]
+        return t.view(t.shape[0], t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(
+        self, e: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        q, k, v = self._heads(self.query(e)), self._heads(self.key(e)), self._heads(self.value(e))
+        scores = q @ k.transpose(-1, -2)  # [B, H, F, F]
+        if self.scaled:
+            scores = scores / math.sqrt(self.head_dim)
+        attention = scores.softmax(dim=-1)
+        out = (attention @ v).transpose(1, 2).reshape(e.shape[0], e.shape[1], -1)  # [B, F, A]
+        if self.use_residual:
+            out = out + (e if self.residual is None else self.residual(e))
+        if self.layer_norm is not None:
+            out = self.layer_norm(out)
+        out = torch.relu(out)
+        self.last_attention = attention.detach()
+        return (out, attention) if return_attention else out
+
+
+class SENet(nn.Module):
+    """Squeeze-and-excitation over fields (FiBiNet): learn one gate per field and row.
+
+    ``e: [B, F, D]`` -> ``[B, F, D]``; ``z = mean_d e`` ``[B, F]`` (squeeze),
+    ``g = sigmoid(W2 relu(W1 z))`` ``[B, F]`` (excite, ``W1: F -> max(1, F // r)``), ``out = g * e``.
+
+    The gates lie in ``(0, 1)``; ``return_gates=True`` also returns them (for bar charts of field
+    importance), and the last ones are kept in ``self.last_gates`` (detached).
+    Huang et al., "FiBiNET", RecSys 2019 (squeeze by mean pooling).
+    """
+
+    def __init__(self, num_fields: int, reduction_ratio: float = 3) -> None:
+        super().__init__()
+        self.num_fields = _check_positive("num_fields", num_fields)
+        if reduction_ratio <= 0:
+            raise ValueError(f"reduction_ratio must be positive, got {reduction_ratio}")
+        self.reduced = max(1, int(num_fields // reduction_ratio))
+        self.excite = nn.Sequential(
+            nn.Linear(num_fields, self.reduced, bias=False),
+            nn.ReLU(),
+            nn.Linear(self.reduced, num_fields, bias=False),
+            nn.Sigmoid(),
+        )
+        self.last_gates: torch.Tensor | None = None
+
+    def forward(
+        self, e: torch.Tensor, return_gates: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        gates = self.excite(e.mean(dim=2))  # [B, F]
+        self.last_gates = gates.detach()
+        out = e * gates.unsqueeze(2)
+        return (out, gates) if return_gates else out
+
+
+class BilinearInteraction(nn.Module):
+    """FiBiNet bilinear interaction, one vector per field pair.
+
+    ``e: [B, F, D]`` -> ``[B, P, D]``; ``p_ij = (e_i W) ⊙ e_j`` for ``i < j``, with ``W`` shared
+    (``"field_all"``: ``D^2`` weights), one per left field (``"field_each"``: ``F D^2``) or one per
+    pair (``"field_interaction"``: ``P D^2``).
+
+    ``e_i W`` is one einsum over all fields (or pairs); pairs come from cached ``triu_indices``.
+    Huang et al., "FiBiNET", RecSys 2019.
+    """
+
+    TYPES = ("field_all", "field_each", "field_interaction")
+
+    def __init__(self, num_fields: int, embed_dim: int, bilinear_type: str = "field_all") -> None:
+        super().__init__()
+        self.num_fields = _check_positive("num_fields", num_fields)
+        self.embed_dim = _check_positive("embed_dim", embed_dim)
+        if bilinear_type not in self.TYPES:
+            raise ValueError(f"bilinear_type must be one of {self.TYPES}, got {bilinear_type!r}")
+        self.bilinear_type = bilinear_type
+        rows, cols = pair_indices(num_fields)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        shape = {
+            "field_all": (embed_dim, embed_dim),
+            "field_each": (num_fields, embed_dim, embed_dim),
+            "field_interaction": (len(rows), embed_dim, embed_dim),
+        }[bilinear_type]
+        # Xavier-normal scale for every D x D matrix.
+        self.weight = nn.Parameter(torch.randn(shape) * math.sqrt(1.0 / embed_dim))
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        right = e[:, self.cols]  # [B, P, D]
+        if self.bilinear_type == "field_all":
+            left = (e @ self.weight)[:, self.rows]
+        elif self.bilinear_type == "field_each":
+            left = torch.einsum("bfd,fde->bfe", e, self.weight)[:, self.rows]
+        else:
+            left = torch.einsum("bpd,pde->bpe", e[:, self.rows], self.weight)
+        return left * right
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron: ``[Linear -> BatchNorm -> ReLU -> Dropout] * len(hidden)``.
+
+    ``x: [B, input_dim]`` -> ``[B, output_dim]`` (or ``[B, hidden[-1]]`` without ``output_dim``;
+    ``[B]`` is *not* squeezed here). ``self.output_dim`` gives the width of the result.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: Sequence[int] = (400, 400, 400),
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+        output_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        _check_positive("input_dim", input_dim)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        blocks: list[nn.Module] = []
+        width = input_dim
+        for size in hidden:
+            size = _check_positive("hidden layer size", size)
+            blocks.append(nn.Linear(width, size))
+            if batch_norm:
+                blocks.append(nn.BatchNorm1d(size))
+            blocks.append(nn.ReLU())
+            if dropout > 0:
+                blocks.append(nn.Dropout(dropout))
+            width = size
+        if output_dim is not None:
+            blocks.append(nn.Linear(width, _check_positive("output_dim", output_dim)))
+            width = output_dim
+        self.net = nn.Sequential(*blocks)
+        self.output_dim = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

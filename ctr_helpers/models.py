@@ -1,0 +1,522 @@
+"""CTR models from logistic regression to FiBiNet, each a short composition of :mod:`layers`.
+
+Every model takes ``x: LongTensor[B, F]`` of per-field indices and returns **logits** ``[B]``
+(use ``BCEWithLogitsLoss``; ``torch.sigmoid`` only at the edge). Constructor shape for all::
+
+    Model(field_dims, embed_dim=10, *, sparse=True, field_names=None, **options)
+
+Defaults follow the BARS Frappe_x1 configurations (MLP [400, 400, 400] with batch norm, per-model
+dropout, CIN [64], 3 cross layers, ...); each class's ``bars`` attribute gives the regularisation
+BARS used (``emb_reg`` on the embedding tables, ``net_reg`` on the rest) for ``train.fit``.
+``sparse=True`` gives the embedding tables sparse gradients: use ``train.make_optimizer`` or
+``torch.optim.SGD``; ``sparse=False`` works with any optimiser.
+
+Models are also reachable by name: ``get_model("deepfm", field_dims)``; see ``MODELS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ctr_helpers.layers import (
+    CIN,
+    MLP,
+    BilinearInteraction,
+    CrossNetwork,
+    CrossNetworkV2,
+    FeaturesEmbedding,
+    FeaturesLinear,
+    FFMInteraction,
+    FMInteraction,
+    InteractingLayer,
+    SENet,
+)
+
+__all__ = [
+    "CTRModel",
+    "LR",
+    "FM",
+    "FFM",
+    "DNN",
+    "DeepFM",
+    "xDeepFM",
+    "DCN",
+    "DCNv2",
+    "AutoInt",
+    "AutoIntPlus",
+    "FiBiNet",
+    "MODELS",
+    "get_model",
+    "count_parameters",
+]
+
+MLP_400x3 = (400, 400, 400)
+
+
+class CTRModel(nn.Module):
+    """Base class: keeps the schema and validates ``x`` at the boundary.
+
+    ``check_input(x)`` raises a clear error on a non-integer dtype, a wrong shape or number of
+    fields, or an index outside its field's range (naming field, value, row and valid range).
+    The range check is one vectorised comparison; the offender is searched only on the error
+    path. It is skipped while tracing / compiling (``torch.export``, ``torch.compile``), where a
+    data-dependent branch cannot be traced; set ``validate_inputs = False`` to skip it in a
+    timing loop.
+    """
+
+    bars: ClassVar[dict[str, float]] = dict(emb_reg=0.0, net_reg=0.0)
+    validate_inputs: bool = True
+
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
+        *,
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        dims = [int(d) for d in field_dims]
+        if not dims or min(dims) < 1:
+            raise ValueError(f"field_dims must be a non-empty list of positive sizes, got {dims}")
+        if int(embed_dim) != embed_dim or embed_dim < 1:
+            raise ValueError(f"embed_dim must be a positive integer, got {embed_dim!r}")
+        if field_names is not None and len(field_names) != len(dims):
+            raise ValueError(
+                f"got {len(field_names)} field_names for {len(dims)} fields in field_dims"
+            )
+        self.field_dims = dims
+        self.num_fields = len(dims)
+        self.embed_dim = int(embed_dim)
+        self.sparse = sparse
+        self.field_names = list(field_names) if field_names is not None else None
+        self.register_buffer("_dims", torch.tensor(dims, dtype=torch.long), persistent=False)
+
+    def _field_label(self, f: int) -> str:
+        if self.field_names is None:
+            return f"field {f}"
+        return f"field {f} ({self.field_names[f]!r})"
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``TypeError``/``ValueError`` unless ``x`` is an integer ``[B, F]`` in range."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"{type(self).__name__} expects a torch.LongTensor [B, {self.num_fields}] of "
+                f"per-field indices, got {type(x).__name__}"
+            )
+        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+            raise TypeError(
+                f"{type(self).__name__} expects integer per-field indices (torch.long), got "
+                f"dtype {x.dtype}; convert with x.long() if the values are whole numbers"
+            )
+        if x.dim() != 2 or x.shape[1] != self.num_fields:
+            hint = " (for a single row use x.unsqueeze(0))" if x.dim() == 1 else ""
+            got = x.shape[1] if x.dim() == 2 else f"a {x.dim()}-D tensor"
+            raise ValueError(
+                f"{type(self).__name__} expects x of shape [B, F] with F = {self.num_fields} "
+                f"fields, got {got} (shape {tuple(x.shape)}){hint}"
+            )
+        if not self.validate_inputs or torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return
+        bad = (x < 0) | (x >= self._dims)  # one vectorised comparison, [B, F]
+        if bool(bad.any()):
+            row, f = (int(i) for i in bad.nonzero()[0])
+            n_bad = int(bad.sum())
+            more = f" ({n_bad - 1} more out-of-range values in this batch)" if n_bad > 1 else ""
+            raise ValueError(
+                f"{self._field_label(f)}: value {int(x[row, f])} at row {row} is outside "
+                f"0..{self.field_dims[f] - 1}{more}"
+            )
+
+    def _mlp(self, input_dim: int, hidden, dropout, batch_norm, output_dim=1) -> MLP:
+        return MLP(input_dim, hidden, dropout=dropout, batch_norm=batch_norm, output_dim=output_dim)
+
+
+class LR(CTRModel):
+    """Logistic regression: ``logit = b + sum_f w[x_f]`` (``embed_dim`` is unused)."""
+
+    bars = dict(emb_reg=1e-5, net_reg=0.0)
+
+    def __init__(self, field_dims, embed_dim=10, *, sparse=True, field_names=None):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.linear(x)
+
+
+class FM(CTRModel):
+    """Factorization machine: linear term + ``sum_{i<j} <v_i, v_j>`` (Rendle, ICDM 2010)."""
+
+    bars = dict(emb_reg=5e-6, net_reg=0.0)
+
+    def __init__(self, field_dims, embed_dim=10, *, sparse=True, field_names=None):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.fm = FMInteraction()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.linear(x) + self.fm(self.embedding(x))
+
+
+class FFM(CTRModel):
+    """Field-aware FM: linear term + ``sum_{i<j} <v[x_i, j], v[x_j, i]>`` (Juan et al., 2016)."""
+
+    bars = dict(emb_reg=1e-6, net_reg=0.0)
+
+    def __init__(self, field_dims, embed_dim=10, *, sparse=True, field_names=None):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.ffm = FFMInteraction(field_dims, embed_dim, sparse=sparse)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.linear(x) + self.ffm(x)
+
+
+class DNN(CTRModel):
+    """Plain deep network: concatenated embeddings ``[B, F*D]`` -> MLP -> logit."""
+
+    bars = dict(emb_reg=0.05, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        hidden=MLP_400x3,
+        dropout=0.2,
+        batch_norm=True,
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        e = self.embedding(x)
+        return self.mlp(e.flatten(1)).squeeze(1)
+
+
+class DeepFM(CTRModel):
+    """DeepFM: one shared embedding feeding an FM and an MLP in parallel; logits add.
+
+    Guo et al., "DeepFM", IJCAI 2017.
+    """
+
+    bars = dict(emb_reg=0.05, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        hidden=MLP_400x3,
+        dropout=0.2,
+        batch_norm=True,
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.fm = FMInteraction()
+        self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        e = self.embedding(x)
+        return self.linear(x) + self.fm(e) + self.mlp(e.flatten(1)).squeeze(1)
+
+
+class xDeepFM(CTRModel):  # the paper's spelling
+    """xDeepFM: linear + CIN (explicit vector-wise crosses) + MLP; logits add.
+
+    Lian et al., "xDeepFM", KDD 2018.
+    """
+
+    bars = dict(emb_reg=0.1, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        hidden=MLP_400x3,
+        dropout=0.2,
+        batch_norm=True,
+        cin_layers=(64,),
+        split_half=False,
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.cin = CIN(self.num_fields, embed_dim, cin_layers, split_half=split_half)
+        self.cin_out = nn.Linear(self.cin.output_dim, 1)
+        self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        e = self.embedding(x)
+        cin = self.cin_out(self.cin(e)).squeeze(1)
+        return self.linear(x) + cin + self.mlp(e.flatten(1)).squeeze(1)
+
+
+class DCN(CTRModel):
+    """Deep & Cross Network: cross network and MLP side by side, concatenated, one linear logit.
+
+    Wang et al., "Deep & Cross Network for Ad Click Predictions", ADKDD 2017.
+    """
+
+    bars = dict(emb_reg=0.05, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        hidden=MLP_400x3,
+        dropout=0.2,
+        batch_norm=True,
+        num_cross_layers=3,
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        d = self.num_fields * embed_dim
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.cross = CrossNetwork(d, num_cross_layers)
+        self.mlp = self._mlp(d, hidden, dropout, batch_norm, output_dim=None)
+        self.out = nn.Linear(d + self.mlp.output_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        x0 = self.embedding(x).flatten(1)
+        return self.out(torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
+
+
+class DCNv2(CTRModel):
+    """DCN-v2: matrix (or low-rank) cross layers and an MLP.
+
+    ``structure="parallel"`` (BARS Frappe default): cross and MLP side by side, concatenated,
+    one linear logit; ``"stacked"``: the MLP reads the cross network's output.
+    Wang et al., "DCN V2", WWW 2021.
+    """
+
+    bars = dict(emb_reg=0.05, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        hidden=MLP_400x3,
+        dropout=0.4,
+        batch_norm=True,
+        num_cross_layers=4,
+        low_rank=None,
+        structure="parallel",
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        if structure not in ("parallel", "stacked"):
+            raise ValueError(f"structure must be 'parallel' or 'stacked', got {structure!r}")
+        d = self.num_fields * embed_dim
+        self.structure = structure
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.cross = CrossNetworkV2(d, num_cross_layers, low_rank=low_rank)
+        self.mlp = self._mlp(d, hidden, dropout, batch_norm, output_dim=None)
+        out_dim = self.mlp.output_dim + (d if structure == "parallel" else 0)
+        self.out = nn.Linear(out_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        x0 = self.embedding(x).flatten(1)
+        if self.structure == "stacked":
+            return self.out(self.mlp(self.cross(x0))).squeeze(1)
+        return self.out(torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
+
+
+class AutoInt(CTRModel):
+    """AutoInt: fields as tokens through stacked multi-head self-attention, then one linear logit.
+
+    Every interacting layer has its own residual and ReLU. With ``hidden`` non-empty an MLP on the
+    raw embeddings adds its logit (that is AutoInt+, see :class:`AutoIntPlus`).
+    ``attention_maps(x)`` returns each layer's weights ``[B, H, F, F]`` for heatmaps.
+    Song et al., "AutoInt", CIKM 2019.
+    """
+
+    bars = dict(emb_reg=0.05, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        num_attention_layers=6,
+        num_heads=4,
+        attention_dim=128,
+        use_residual=True,
+        scaled=False,
+        layer_norm=False,
+        hidden=(),
+        dropout=0.0,
+        batch_norm=True,
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        dims = [embed_dim] + [attention_dim] * num_attention_layers
+        self.attention = nn.ModuleList(
+            InteractingLayer(d_in, attention_dim, num_heads, use_residual, scaled, layer_norm)
+            for d_in in dims[:-1]
+        )
+        self.attention_out = nn.Linear(self.num_fields * dims[-1], 1)
+        self.mlp = (
+            self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm) if hidden else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        e = h = self.embedding(x)
+        for layer in self.attention:
+            h = layer(h)
+        logit = self.attention_out(h.flatten(1)).squeeze(1)
+        if self.mlp is not None:
+            logit = logit + self.mlp(e.flatten(1)).squeeze(1)
+        return logit
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Attention weights of every layer for ``x``: a list of ``[B, H, F, F]`` tensors."""
+        self.check_input(x)
+        h, maps = self.embedding(x), []
+        for layer in self.attention:
+            h, weights = layer(h, return_attention=True)
+            maps.append(weights)
+        return maps
+
+
+class AutoIntPlus(AutoInt):
+    """AutoInt+: AutoInt (5 scaled, layer-normed attention layers) plus an MLP; logits add."""
+
+    bars = dict(emb_reg=0.1, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        num_attention_layers=5,
+        num_heads=4,
+        attention_dim=128,
+        use_residual=True,
+        scaled=True,
+        layer_norm=True,
+        hidden=MLP_400x3,
+        dropout=0.1,
+        batch_norm=True,
+    ):
+        super().__init__(
+            field_dims,
+            embed_dim,
+            sparse=sparse,
+            field_names=field_names,
+            num_attention_layers=num_attention_layers,
+            num_heads=num_heads,
+            attention_dim=attention_dim,
+            use_residual=use_residual,
+            scaled=scaled,
+            layer_norm=layer_norm,
+            hidden=hidden,
+            dropout=dropout,
+            batch_norm=batch_norm,
+        )
+
+
+class FiBiNet(CTRModel):
+    """FiBiNet: SENet-reweighted and raw embeddings, each through a bilinear interaction.
+
+    ``[bilinear(e), bilinear(senet(e))]`` ``[B, 2 P D]`` -> MLP -> logit, plus the linear term.
+    ``field_gates(x)`` returns the SENet gates ``[B, F]`` (learned field importance).
+    Huang et al., "FiBiNET", RecSys 2019.
+    """
+
+    bars = dict(emb_reg=0.05, net_reg=0.0)
+
+    def __init__(
+        self,
+        field_dims,
+        embed_dim=10,
+        *,
+        sparse=True,
+        field_names=None,
+        hidden=MLP_400x3,
+        dropout=0.3,
+        batch_norm=True,
+        bilinear_type="field_all",
+        reduction_ratio=2,
+    ):
+        super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        num_pairs = self.num_fields * (self.num_fields - 1) // 2
+        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
+        self.senet = SENet(self.num_fields, reduction_ratio)
+        self.bilinear = BilinearInteraction(self.num_fields, embed_dim, bilinear_type)
+        self.bilinear_se = BilinearInteraction(self.num_fields, embed_dim, bilinear_type)
+        self.mlp = self._mlp(2 * num_pairs * embed_dim, hidden, dropout, batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        e = self.embedding(x)
+        pairs = torch.cat([self.bilinear(e), self.bilinear_se(self.senet(e))], dim=1)
+        return self.linear(x) + self.mlp(pairs.flatten(1)).squeeze(1)
+
+    @torch.no_grad()
+    def field_gates(self, x: torch.Tensor) -> torch.Tensor:
+        """SENet gates ``[B, F]`` for ``x``, each in ``(0, 1)``."""
+        self.check_input(x)
+        return self.senet(self.embedding(x), return_gates=True)[1]
+
+
+MODELS: dict[str, type[CTRModel]] = {
+    "lr": LR,
+    "fm": FM,
+    "ffm": FFM,
+    "deepfm": DeepFM,
+    "xdeepfm": xDeepFM,
+    "dcn": DCN,
+    "dcnv2": DCNv2,
+    "autoint": AutoInt,
+    "autoint+": AutoIntPlus,
+    "fibinet": FiBiNet,
+    "dnn": DNN,
+}
+
+
+def get_model(name: str, field_dims: Sequence[int], embed_dim: int = 10, **options) -> CTRModel:
+    """Build a model by registry name (case-insensitive), e.g. ``get_model("dcnv2", dims)``."""
+    key = name.lower()
+    if key not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
+    return MODELS[key](field_dims, embed_dim, **options)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (buffers such as offsets are not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
