@@ -1,0 +1,113 @@
+"""Turning scores into probabilities you can trust.
+
+- :class:`PlattScaler`: fit ``q = sigmoid(a * logit(p) + b)`` on held-out data (Platt 1999).
+  Two parameters; fixes a model that is uniformly over- or under-confident or shifted.
+- :class:`IsotonicCalibrator`: fit the best non-decreasing step function from score to rate
+  (Zadrozny & Elkan 2002). Fixes any monotone distortion; needs more held-out data.
+- :func:`downsampling_correction`: the exact correction after keeping only a fraction ``w`` of
+  the negatives when training: ``q = p / (p + (1 - p) / w)`` (He et al., ADKDD 2014).
+
+Both calibrators share one API: ``.fit(scores, y)`` returns the calibrator, ``.transform(scores)``
+returns probabilities (a NumPy array), and ``fit_transform``. ``scores`` are probabilities or
+logits: with ``scores="auto"`` (the default) anything outside [0, 1] is taken as logits; pass
+``scores="logit"`` or ``scores="prob"`` to say which. Fit on a validation split, never on the
+data you report the calibrated metrics on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from ctr_helpers.metrics import EPS, _as_1d, _check
+
+__all__ = ["IsotonicCalibrator", "PlattScaler", "downsampling_correction"]
+
+
+def _to_logits(s, scores: str) -> np.ndarray:
+    s = _as_1d(s, "scores")
+    if np.isnan(s).any():
+        raise ValueError(f"scores contain NaN at row {np.flatnonzero(np.isnan(s))[0]}")
+    if scores not in ("auto", "prob", "logit"):
+        raise ValueError(f"scores must be 'auto', 'prob' or 'logit', got {scores!r}")
+    is_prob = scores == "prob" or (scores == "auto" and s.min() >= 0 and s.max() <= 1)
+    if not is_prob:
+        return s
+    if s.min() < 0 or s.max() > 1:
+        raise ValueError("scores='prob' but some scores are outside [0, 1]")
+    s = np.clip(s, EPS, 1 - EPS)
+    return np.log(s) - np.log1p(-s)
+
+
+class _Calibrator:
+    scores: str
+
+    def fit_transform(self, s, y) -> np.ndarray:
+        return self.fit(s, y).transform(s)
+
+    def _fit_inputs(self, s, y) -> tuple[np.ndarray, np.ndarray]:
+        z = _to_logits(s, self.scores)
+        y, _ = _check(y, np.zeros_like(z), both_classes=True)
+        if len(y) != len(z):
+            raise ValueError(f"scores and y have different lengths: {len(z)} vs {len(y)}")
+        return z, y
+
+
+class PlattScaler(_Calibrator):
+    """Platt scaling: ``q = sigmoid(a * z + b)`` where ``z`` is the model's logit.
+
+    ``a`` and ``b`` are fitted by (unregularised) logistic regression of ``y`` on ``z``; after
+    fitting they are ``self.a`` and ``self.b``. ``a < 1`` means the model was over-confident.
+    """
+
+    def __init__(self, scores: str = "auto"):
+        self.scores = scores
+        self.a: float | None = None
+        self.b: float | None = None
+
+    def fit(self, s, y) -> PlattScaler:
+        z, y = self._fit_inputs(s, y)
+        lr = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)
+        lr.fit(z[:, None], y)
+        self.a, self.b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        return self
+
+    def transform(self, s) -> np.ndarray:
+        if self.a is None:
+            raise RuntimeError("PlattScaler is not fitted yet: call .fit(scores, y) first")
+        z = _to_logits(s, self.scores)
+        return 1.0 / (1.0 + np.exp(-(self.a * z + self.b)))
+
+
+class IsotonicCalibrator(_Calibrator):
+    """Isotonic regression: the non-decreasing step function of the score that best fits ``y``
+    in squared error (scikit-learn's ``IsotonicRegression``); scores outside the fitted range are
+    clipped to it. The fitted model is ``self.model_``."""
+
+    def __init__(self, scores: str = "auto"):
+        self.scores = scores
+        self.model_: IsotonicRegression | None = None
+
+    def fit(self, s, y) -> IsotonicCalibrator:
+        z, y = self._fit_inputs(s, y)
+        self.model_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(z, y)
+        return self
+
+    def transform(self, s) -> np.ndarray:
+        if self.model_ is None:
+            raise RuntimeError("IsotonicCalibrator is not fitted yet: call .fit(scores, y) first")
+        return self.model_.predict(_to_logits(s, self.scores))
+
+
+def downsampling_correction(p, w: float):
+    """Undo negative downsampling: ``q = p / (p + (1 - p) / w)``.
+
+    If a model was trained on data where each negative was kept with probability ``w`` (all
+    positives kept), its odds are ``1 / w`` times too high; dividing the odds by ``1 / w`` gives
+    the probability on the original data. ``p`` may be a float, NumPy array or torch tensor; the
+    result has the same type.
+    """
+    if not 0 < w <= 1:
+        raise ValueError(f"w is the fraction of negatives kept, must be in (0, 1], got {w}")
+    return p / (p + (1 - p) / w)

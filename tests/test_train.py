@@ -1,0 +1,314 @@
+"""Tests for ctr_helpers.train: the lazy Adam, the losses, fit (early stopping, seeding, LR decay,
+progress) and the prediction helpers. A tiny model defined here keeps them independent of
+ctr_helpers.models and fast."""
+
+from __future__ import annotations
+
+import copy
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ctr_helpers import metrics
+from ctr_helpers.train import (
+    History,
+    LazyAdam,
+    _demo_data,
+    _make_loss,
+    evaluate,
+    fit,
+    focal_loss,
+    make_optimizer,
+    predict_logits,
+    predict_proba,
+)
+
+
+class TinyCTR(nn.Module):
+    """Logistic term (width-1 embedding) + a small MLP over the field embeddings."""
+
+    def __init__(self, field_dims, dim=4, hidden=16, dropout=0.1, sparse=True):
+        super().__init__()
+        offsets = torch.tensor([0, *np.cumsum(field_dims)[:-1].tolist()])
+        self.register_buffer("offsets", offsets, persistent=False)
+        n = int(sum(field_dims))
+        self.linear = nn.Embedding(n, 1, sparse=sparse)
+        self.emb = nn.Embedding(n, dim, sparse=sparse)
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.mlp = nn.Sequential(
+            nn.Linear(len(field_dims) * dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x):
+        x = x + self.offsets
+        return self.linear(x).sum((1, 2)) + self.bias + self.mlp(self.emb(x).flatten(1)).squeeze(1)
+
+
+FIELDS, VOCAB = 4, 12
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny tensors: a second thread only adds synchronisation, badly so on a busy machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = _demo_data(6000, FIELDS, VOCAB, seed=7)
+    return (x[:4000], y[:4000]), (x[4000:5000], y[4000:5000]), (x[5000:], y[5000:])
+
+
+def new_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return TinyCTR([VOCAB] * FIELDS, **kw)
+
+
+def assert_same_weights(a: nn.Module, b: nn.Module):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0, msg=k)
+
+
+# --------------------------------------------------------------------------- optimiser
+
+
+def test_lazy_adam_dense_matches_torch_adam():
+    torch.manual_seed(0)
+    w1 = nn.Parameter(torch.randn(5, 3))
+    w2 = nn.Parameter(w1.detach().clone())
+    ours = LazyAdam([w1], lr=0.01, weight_decay=0.1)
+    ref = torch.optim.Adam([w2], lr=0.01, weight_decay=0.1)
+    for step in range(5):
+        target = torch.randn(5, 3, generator=torch.Generator().manual_seed(step))
+        for w, opt in ((w1, ours), (w2, ref)):
+            opt.zero_grad()
+            ((w - target) ** 2).sum().backward()
+            opt.step()
+    torch.testing.assert_close(w1, w2)
+
+
+def test_lazy_adam_sparse_equals_adam_when_every_row_is_used():
+    torch.manual_seed(0)
+    sparse = nn.Embedding(6, 3, sparse=True)
+    dense = nn.Embedding(6, 3, sparse=False)
+    dense.load_state_dict(sparse.state_dict())
+    ours = LazyAdam(sparse.parameters(), lr=0.05, weight_decay=0.01)
+    ref = torch.optim.Adam(dense.parameters(), lr=0.05, weight_decay=0.01)
+    idx = torch.tensor([[0, 1, 2, 3, 4, 5, 2, 2]])  # every row, with repeats
+    for _ in range(4):
+        for emb, opt in ((sparse, ours), (dense, ref)):
+            opt.zero_grad()
+            (emb(idx) ** 3).sum().backward()
+            opt.step()
+    torch.testing.assert_close(sparse.weight, dense.weight)
+
+
+def test_lazy_adam_leaves_unused_rows_alone_and_regularises_used_rows():
+    torch.manual_seed(0)
+    emb = nn.Embedding(5, 2, sparse=True)
+    before = emb.weight.detach().clone()
+    opt = LazyAdam(emb.parameters(), lr=0.1, weight_decay=1.0)
+    opt.zero_grad()
+    (emb(torch.tensor([1, 3])) * 0).sum().backward()  # rows 1 and 3 present, zero data gradient
+    opt.step()
+    after = emb.weight.detach()
+    unused = [0, 2, 4]
+    torch.testing.assert_close(after[unused], before[unused], rtol=0, atol=0)
+    assert torch.all(opt.state[emb.weight]["exp_avg"][unused] == 0)
+    # The L2 gradient w pulls each used entry towards 0; Adam's first step moves it by ~lr.
+    expected = before[[1, 3]] - 0.1 * torch.sign(before[[1, 3]])
+    torch.testing.assert_close(after[[1, 3]], expected, atol=1e-5, rtol=0)
+
+
+def test_make_optimizer_groups_and_dense_models():
+    model = new_model(sparse=False)
+    opt = make_optimizer(model, lr=0.01, emb_reg=0.5, net_reg=0.25)
+    emb_group, net_group = opt.param_groups
+    assert {id(p) for p in emb_group["params"]} == {id(model.linear.weight), id(model.emb.weight)}
+    assert emb_group["weight_decay"] == 0.5 and net_group["weight_decay"] == 0.25
+    n_params = sum(len(g["params"]) for g in opt.param_groups)
+    assert n_params == len(list(model.parameters()))
+    state = opt.state_dict()
+    assert [g["lr"] for g in state["param_groups"]] == [0.01, 0.01]
+    make_optimizer(nn.Linear(3, 1))  # a model without embeddings is fine
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def test_pos_weight_multiplies_the_loss_of_clicks():
+    logits = torch.tensor([-2.0, -0.5, 0.3, 1.7, 0.0])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0])
+    p = torch.sigmoid(logits)
+    k = 3.0
+    by_hand = -(k * y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(_make_loss("bce", k, 2.0)(logits, y), by_hand)
+    # With pos_weight 1 it is plain BCE.
+    torch.testing.assert_close(_make_loss("bce", 1.0, 2.0)(logits, y), F.binary_cross_entropy(p, y))
+
+
+def test_focal_loss_follows_its_formula():
+    logits = torch.tensor([-3.0, -0.5, 0.3, 2.5, 0.0, 4.0])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    p = torch.sigmoid(logits)
+    p_t = torch.where(y == 1, p, 1 - p)
+    ce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    for gamma in (0.0, 1.0, 2.0, 5.0):
+        fl = focal_loss(logits, y, gamma=gamma, reduction="none")
+        torch.testing.assert_close(fl, -((1 - p_t) ** gamma) * torch.log(p_t))
+        torch.testing.assert_close(fl, (1 - p_t) ** gamma * ce)
+    torch.testing.assert_close(focal_loss(logits, y, gamma=0.0), ce.mean())
+    # Easy examples (p_t near 1) are down-weighted far more than hard ones.
+    ratio = focal_loss(logits, y, gamma=2.0, reduction="none") / ce
+    assert ratio[5] < 1e-3 < 0.5 < ratio[0]  # y=1 at logit 4 is easy, y=1 at logit -3 is hard
+    # pos_weight multiplies the clicks' terms; fit's "focal" loss is this function.
+    w = focal_loss(logits, y, gamma=2.0, pos_weight=4.0, reduction="none")
+    torch.testing.assert_close(w, torch.where(y == 1, 4.0, 1.0) * (1 - p_t) ** 2 * ce)
+    torch.testing.assert_close(_make_loss("focal", 4.0, 2.0)(logits, y), w.mean())
+    with pytest.raises(ValueError, match="'bce' or 'focal'"):
+        _make_loss("mse", None, 2.0)
+
+
+def test_pos_weight_in_fit_scales_the_learned_odds():
+    # One field of 5 values with known click rates; a logistic model trained with pos_weight k
+    # converges to odds k times the true odds (the loss is that of data with k copies of each click).
+    g = torch.Generator().manual_seed(0)
+    rates = torch.tensor([0.05, 0.1, 0.2, 0.3, 0.5])
+    x = torch.randint(0, 5, (5000, 1), generator=g)
+    y = torch.bernoulli(rates[x[:, 0]], generator=g)
+    emp = torch.stack([y[x[:, 0] == v].mean() for v in range(5)])
+    grid = torch.arange(5)[:, None]
+    for k in (1.0, 3.0):
+        model = TinyCTR([5], dim=1, hidden=2, dropout=0.0)
+        model.mlp[-1].weight.data.zero_()
+        model.mlp[-1].bias.data.zero_()
+        for p in model.mlp.parameters():
+            p.requires_grad_(False)
+        fit(model, (x, y), epochs=200, batch_size=len(x), lr=0.05, pos_weight=k, progress=False)
+        q = torch.as_tensor(predict_proba(model, grid))
+        odds_ratio = (q / (1 - q)) / (emp / (1 - emp))
+        torch.testing.assert_close(odds_ratio, torch.full((5,), k), rtol=0.05, atol=0)
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def test_fit_history_and_inputs(data):
+    train, val, test = data
+    split = SimpleNamespace(x=train[0], y=train[1])  # a CTRSplit-like object
+    model = new_model()
+    hist = fit(model, split, val, epochs=3, batch_size=512, lr=0.05, patience=5, progress=False)
+    assert isinstance(hist, History) and len(hist.epochs) == 3
+    frame = hist.to_frame()
+    assert list(frame.columns) == ["train_loss", "val_auc", "val_logloss", "lr", "seconds"]
+    assert frame.index.tolist() == [1, 2, 3]
+    assert hist.best_val_auc == frame["val_auc"].max()
+    assert hist.best_val_auc > 0.65  # the demo data has a strong signal
+    assert not model.training
+    res = evaluate(model, test)
+    p = predict_proba(model, test[0])
+    assert isinstance(p, np.ndarray) and p.shape == (len(test[0]),)
+    assert res["auc"] == pytest.approx(metrics.auc(test[1], p))
+    assert res["logloss"] == pytest.approx(metrics.logloss(test[1], p))
+    torch.testing.assert_close(
+        predict_logits(model, test[0], batch_size=7), predict_logits(model, test)
+    )
+
+
+def test_fit_without_validation_runs_all_epochs(data):
+    train, _, _ = data
+    hist = fit(new_model(), train, epochs=2, batch_size=1000, progress=False)
+    assert len(hist.epochs) == 2 and hist.best_epoch == 2
+    assert math.isnan(hist.epochs[0]["val_auc"])
+
+
+def test_fit_rejects_bad_inputs(data):
+    train, val, _ = data
+    with pytest.raises(TypeError, match="LongTensor"):
+        fit(new_model(), (train[0].float(), train[1]), progress=False)
+    with pytest.raises(ValueError, match="shape"):
+        fit(new_model(), (train[0], train[1][:-1]), progress=False)
+    with pytest.raises(TypeError, match="CTRSplit"):
+        fit(new_model(), train[0], progress=False)
+
+
+def test_same_seed_same_run_different_seed_different_run(data):
+    train, val, _ = data
+    init = new_model()
+    runs = []
+    for seed in (3, 3, 4):
+        model = copy.deepcopy(init)
+        hist = fit(model, train, val, epochs=2, batch_size=500, lr=0.01, seed=seed, progress=False)
+        runs.append((model, [{k: v for k, v in e.items() if k != "seconds"} for e in hist.epochs]))
+    assert_same_weights(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert not torch.equal(runs[0][0].emb.weight, runs[2][0].emb.weight)
+
+
+def test_early_stopping_restores_the_best_epochs_weights(data):
+    # A large learning rate on a small training set overfits: validation AUC peaks early.
+    train, val, _ = data
+    small = (train[0][:600], train[1][:600])
+    init = new_model(dim=8, hidden=64)
+    kw = dict(batch_size=100, lr=0.05, patience=2, seed=1, progress=False)
+    model = copy.deepcopy(init)
+    hist = fit(model, small, val, epochs=40, **kw)
+    assert hist.stopped_early
+    last = len(hist.epochs)
+    assert hist.best_epoch == last - 2  # patience 2: two epochs without improvement
+    aucs = [e["val_auc"] for e in hist.epochs]
+    assert hist.best_val_auc == max(aucs) and max(aucs) > aucs[-1]
+    # LR x0.1 after each epoch without improvement.
+    lrs = [e["lr"] for e in hist.epochs]
+    # (each row logs the LR the epoch trained with: the best epoch's, then one decay)
+    assert lrs[-2] == lrs[-3] and lrs[-1] == pytest.approx(lrs[-2] * 0.1)
+    # The restored weights are exactly those of a run stopped at the best epoch.
+    ref = copy.deepcopy(init)
+    fit(ref, small, val, epochs=hist.best_epoch, **kw)
+    assert_same_weights(model, ref)
+    assert evaluate(model, val)["auc"] == pytest.approx(hist.best_val_auc, abs=1e-12)
+
+
+def test_lr_never_goes_below_min_lr(data):
+    train, val, _ = data
+    small = (train[0][:300], train[1][:300])
+    hist = fit(
+        new_model(), small, val, epochs=8, lr=1e-3, lr_decay=0.1, min_lr=1e-5, patience=100,
+        batch_size=100, progress=False,
+    )  # fmt: skip
+    assert min(e["lr"] for e in hist.epochs) >= 1e-5
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_progress_is_one_updating_line(data, capsys):
+    train, val, _ = data
+    fit(new_model(), train, val, epochs=3, batch_size=200, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") <= 1  # one bar redrawn with \r, not a line per batch or epoch
+    assert err.count("\r") > 3 and "val_auc" in err
+
+
+def test_progress_off_when_not_interactive_or_disabled(data, capsys, monkeypatch):
+    train, _, _ = data
+    fit(new_model(), train, epochs=1, batch_size=1000)  # stderr is captured: not a terminal
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    fit(new_model(), train, epochs=1, batch_size=1000)
+    assert capsys.readouterr().err == ""
