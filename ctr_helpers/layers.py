@@ -176,7 +176,12 @@ class FFMInteraction(nn.Module):
     ``x: [B, F]`` -> ``[B]``; ``sum_{i<j} <e[i, j], e[j, i]>`` where ``e[i, j]`` is field ``i``'s
     vector towards field ``j`` (see :class:`FieldAwareEmbedding`).
 
-    Both sides of every pair are gathered at once with cached ``triu_indices`` buffers.
+    All ``F x F`` products ``<e[i, j], e[j, i]>`` are one elementwise product of ``e`` with its
+    field-transpose (contiguous, vectorised), then a cached ``i < j`` mask (from
+    ``triu_indices``) keeps each pair once. Computing both halves of the symmetric matrix costs
+    ``F^2 D`` multiplies instead of ``F (F - 1) D / 2``, but it replaces a gather of both sides
+    (whose backward scatters into a zeroed ``[B, F, F, D]``) by dense ops: a training step at
+    Frappe shape runs ~1.8x faster.
     Juan et al., RecSys 2016.
     """
 
@@ -194,12 +199,15 @@ class FFMInteraction(nn.Module):
         rows, cols = pair_indices(self.embedding.num_fields)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
+        num_fields = self.embedding.num_fields
+        upper = torch.zeros(num_fields, num_fields)
+        upper[rows, cols] = 1.0
+        self.register_buffer("upper", upper, persistent=False)  # [F, F], 1 where i < j
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embedding(x)  # [B, F, F, D]
-        left = e[:, self.rows, self.cols]  # [B, P, D]: field i towards field j
-        right = e[:, self.cols, self.rows]  # [B, P, D]: field j towards field i
-        return (left * right).sum(dim=(1, 2))
+        e = self.embedding(x)  # [B, F, F, D]: e[b, i, j] = field i towards field j
+        dots = (e * e.transpose(1, 2)).sum(dim=3)  # [B, F, F]: <e[i, j], e[j, i]>
+        return (dots * self.upper).sum(dim=(1, 2))
 
 
 class CIN(nn.Module):
@@ -207,7 +215,8 @@ class CIN(nn.Module):
 
     ``e: [B, F, D]`` -> ``[B, output_dim]`` (``output_dim = sum(layer_sizes)`` without split-half).
     Layer k: ``X^k[h] = sum_{i,j} W^k[h, i, j] * (X^{k-1}[i] ∘ X^0[j])`` (outer product over fields
-    by einsum, then a 1x1 compression), then each feature map is sum-pooled over ``D``.
+    by broadcasting, then a 1x1 compression as one matmul), then each feature map is sum-pooled
+    over ``D``.
 
     Layer ``k = 1, 2, ...`` (``layer_outputs(e)[k - 1]``) is a polynomial of degree ``k + 1`` in
     the embeddings; with ``bias=False`` (the paper's formula, the default) it is homogeneous:
@@ -249,14 +258,21 @@ class CIN(nn.Module):
         polynomial of degree ``k + 1`` in ``e``: without bias, scaling ``e`` by ``t`` scales it by
         ``t^(k + 1)``.
         """
+        # Work in a [B, D, H] layout: the outer product is then [B, D, H_{k-1} * F] and the
+        # 1x1 compression is one [B * D, H_{k-1} * F] @ [H_{k-1} * F, H_k] matmul: on CPU much
+        # faster than Conv1d over length-D sequences (same weights and maths; the xDeepFM
+        # training step at Frappe shape ran ~1.4x faster).
         batch = e.shape[0]
-        x0, hidden, outputs = e, e, []
+        x0 = e.transpose(1, 2)  # [B, D, F]
+        hidden, outputs = x0, []
         for k, conv in enumerate(self.compress):
-            z = torch.einsum("bhd,bmd->bhmd", hidden, x0)  # [B, H_{k-1}, F, D]
-            xk = conv(z.reshape(batch, -1, self.embed_dim))  # [B, H_k, D]
-            outputs.append(xk)
+            z = hidden.unsqueeze(3) * x0.unsqueeze(2)  # [B, D, H_{k-1}, F]
+            xk = nn.functional.linear(z.reshape(batch, self.embed_dim, -1), conv.weight[:, :, 0])
+            if conv.bias is not None:
+                xk = xk + conv.bias
+            outputs.append(xk.transpose(1, 2))  # [B, H_k, D]
             if self.split_half and k < len(self.compress) - 1:
-                hidden = xk[:, : xk.shape[1] // 2]
+                hidden = xk[:, :, : xk.shape[2] // 2]
             else:
                 hidden = xk
         return outputs
