@@ -338,8 +338,8 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
         "",
         "| model | ours train/s | ours infer/s | fastest peer train / infer (published) "
         "| ratio train / infer | naive train/s | ours / naive | est. train FLOP/sample "
-        "| % of matmul ceiling |" + (" train/s, FastLazyAdam prototype |" if args.fast_opt else ""),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if args.fast_opt else ""),
+        "| % of matmul ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in args.models:
         train, infer = bench_ours(name, dims, x, y, args)
@@ -363,12 +363,6 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
             f"| {name} | {fmt_rate(train)} | {fmt_rate(infer)} | {peer_txt} | {ratio} | "
             f"{naive_txt} | {vs_naive} | {flops / 1e6:.3g}M | {pct:.1f}% |"
         )
-        if args.fast_opt:
-            from fast_lazy_adam import make_fast_optimizer
-
-            fast = bench_train(name, dims, x, y, args, optimizer=make_fast_optimizer)[2]
-            gc.collect()
-            line += f" {fmt_rate(fast)} ({fast / train:.2f}x) |"
         lines.append(line)
         print(line, flush=True)
     return lines
@@ -397,11 +391,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-batch", type=int, default=512, help="naive batch at Criteo shape")
     ap.add_argument("--naive-gb", type=float, default=4.0, help="memory budget of a naive run")
     ap.add_argument("--no-naive", action="store_true")
-    ap.add_argument(
-        "--fast-opt",
-        action="store_true",
-        help="also time training with benchmarks/fast_lazy_adam.py (proposed optimiser change)",
-    )
     ap.add_argument("--quick", action="store_true", help="smoke run: 20k rows, 1 short pass")
     args = ap.parse_args(argv)
     from ctr_helpers.models import MODELS

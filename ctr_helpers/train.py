@@ -146,13 +146,31 @@ class LazyAdam(torch.optim.Optimizer):
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(ps, ms, denom, c1)
 
-    @staticmethod
-    def _sparse_step(p, state, lr, b1, b2, eps, wd, bc1, bc2):
+    def _unique_rows(self, p: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sorted distinct rows in ``idx`` and each entry's position among them, in O(n).
+
+        A reusable boolean mask per table (kept outside ``state_dict``) replaces the sort that
+        ``torch.unique``/``coalesce`` would do: mark, read the marks back, clear them.
+        """
+        scratch = self.__dict__.setdefault("_scratch", {})
+        if p not in scratch:  # one bool + one long per row, allocated once
+            scratch[p] = (
+                torch.zeros(p.shape[0], dtype=torch.bool, device=p.device),
+                torch.empty(p.shape[0], dtype=torch.long, device=p.device),
+            )
+        mask, pos = scratch[p]
+        mask[idx] = True
+        rows = mask.nonzero().squeeze(1)
+        mask[rows] = False
+        pos[rows] = torch.arange(len(rows), device=p.device)
+        return rows, pos[idx]
+
+    def _sparse_step(self, p, state, lr, b1, b2, eps, wd, bc1, bc2):
         grad = p.grad
         if grad.is_coalesced():
             rows, g = grad.indices()[0], grad.values()
-        else:  # sum duplicate rows; unique + index_add_ is ~2x faster than grad.coalesce()
-            rows, inverse = torch.unique(grad._indices()[0], return_inverse=True)
+        else:  # sum the duplicate rows of the batch
+            rows, inverse = self._unique_rows(p, grad._indices()[0])
             vals = grad._values()
             g = vals.new_zeros((len(rows), *vals.shape[1:])).index_add_(0, inverse, vals)
         if wd:
