@@ -37,7 +37,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import torch
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = ["frappe", "criteo"] if args.shape == "all" else [args.shape]
     ceiling = matmul_ceiling()
     header = [
-        f"# ctr_helpers speed ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
+        f"# ctr_helpers speed ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or 'cpu'}, "
         f"{os.cpu_count()} cores; load {load()}",
         f"command: python {' '.join(sys.argv)}",

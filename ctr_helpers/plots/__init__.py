@@ -5,7 +5,8 @@ Grouped by the notebooks that use them -- ``intro`` (00-01), ``factorization`` (
 (10-11 and the benchmark) -- and all re-exported here: call them as ``ctr_helpers.plots.<name>``.
 """
 
-from ctr_helpers.plots._style import PALETTE, set_style
+from ctr_helpers.plots._style import PALETTE as PALETTE
+from ctr_helpers.plots._style import set_style as set_style
 from ctr_helpers.plots.comparison import *  # noqa: F401,F403
 from ctr_helpers.plots.cross import *  # noqa: F401,F403
 from ctr_helpers.plots.deep import *  # noqa: F401,F403
