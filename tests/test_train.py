@@ -296,7 +296,8 @@ def test_lr_never_goes_below_min_lr(data):
 # --------------------------------------------------------------------------- progress
 
 
-def test_progress_is_one_updating_line(data, capsys):
+def test_progress_is_one_updating_line(data, capsys, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # CI sets it; this test needs the bar
     train, val, _ = data
     fit(new_model(), train, val, epochs=3, batch_size=200, progress=True)
     err = capsys.readouterr().err
