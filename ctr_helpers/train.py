@@ -502,7 +502,13 @@ def fit(
     if show:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs * n_batches, desc=type(model).__name__, unit="batch", leave=True)
+        bar = tqdm(
+            total=epochs * n_batches,
+            desc=type(model).__name__,
+            unit="batch",
+            leave=True,
+            disable=False,
+        )
 
     hist = History()
     best_state, bad_epochs = None, 0
