@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _checks import verdict as _verdict
 
 from ctr_helpers.exercises import ex04
 from ctr_helpers.models import DeepFM, count_parameters
-
-
-def _verdict(question, answer, capsys):
-    result = question.check(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "check() must print exactly one line"
-    return bool(result), line
 
 
 def _pairs(e):

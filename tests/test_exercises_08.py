@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _checks import verdict as _verdict
 
 from ctr_helpers import reference
 from ctr_helpers.exercises import ex08
 from ctr_helpers.layers import BilinearInteraction, SENet
-
-
-def _verdict(question, answer, capsys):
-    result = question.check(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "check() must print exactly one line"
-    return bool(result), line
 
 
 def test_module_lists_its_questions():

@@ -6,15 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from _checks import verdict as _verdict
 
 from ctr_helpers.exercises import ex09
-
-
-def _verdict(question, answer, capsys):
-    result = question.check(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "check() must print exactly one line"
-    return bool(result), line
 
 
 def test_module_lists_its_questions():
