@@ -302,7 +302,11 @@ def test_progress_is_one_updating_line(data, capsys, monkeypatch):
     fit(new_model(), train, val, epochs=3, batch_size=200, progress=True)
     err = capsys.readouterr().err
     assert err.count("\n") <= 1  # one bar redrawn with \r, not a line per batch or epoch
-    assert err.count("\r") > 3 and "val_auc" in err
+    # tqdm throttles redraws (mininterval), so a fast machine may draw only the first and last
+    # frames; the last frame must carry the final epoch's numbers on the same line.
+    assert err.count("\r") >= 2
+    last = err.rsplit("\r", 1)[-1]
+    assert "epoch=3" in last and "val_auc" in last and "loss=" in last
 
 
 def test_progress_off_when_not_interactive_or_disabled(data, capsys, monkeypatch):
