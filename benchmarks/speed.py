@@ -15,9 +15,12 @@ attention dim 16, FiBiNet field-all bilinear, Adam 1e-3. Seeded synthetic data w
 indices (200,000 rows). Median of ``--repeats`` timed passes after a warm-up.
 
 - **train/s**: samples per second of ``forward + BCEWithLogits + backward + step`` with the
-  package's default path, ``ctr_helpers.train.make_optimizer`` (lazy row-wise Adam on the sparse
-  embedding tables, Adam on the dense weights), validation of the inputs included.
-- **infer/s**: samples per second of ``forward`` under ``torch.inference_mode()`` in eval mode.
+  package's default path, as ``ctr_helpers.train.fit`` runs it: ``make_optimizer`` (lazy row-wise
+  Adam on the sparse embedding tables, Adam on the dense weights), the forward pass under
+  ``precision_context`` (``--precision``, default ``auto``: bfloat16 mixed precision on a CPU with
+  native bfloat16, float32 elsewhere), validation of the inputs included.
+- **infer/s**: samples per second of ``forward`` under ``torch.inference_mode()`` in eval mode,
+  in the same precision (as ``predict_logits`` runs it).
 - **naive**: the same model in the style tutorials use (one ``nn.Embedding`` per field and
   ``torch.stack``, a dense one-hot ``[B, V]`` linear term, Python loops over field pairs, dense
   ``torch.optim.Adam``). At Criteo shape the one-hot matrix is 4 MB per row, so the naive style
@@ -45,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctr_helpers.models import get_model
-from ctr_helpers.train import make_optimizer
+from ctr_helpers.train import make_optimizer, precision_context, resolve_precision
 
 EMBED = 16
 BATCH = 4096
@@ -238,9 +241,14 @@ def time_passes(step: Callable, x, y, batch: int, steps: int, repeats: int, warm
     return statistics.median(rates)
 
 
-def train_step_fn(model: nn.Module, opt: torch.optim.Optimizer) -> Callable:
+PRECISION = "fp32"  # set from --precision in main(); the naive style always runs in float32
+
+
+def train_step_fn(model: nn.Module, opt: torch.optim.Optimizer, precision="fp32") -> Callable:
     def step(xb, yb):
-        loss = F.binary_cross_entropy_with_logits(model(xb), yb)
+        with precision_context(precision, model=model):
+            logits = model(xb)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -248,9 +256,9 @@ def train_step_fn(model: nn.Module, opt: torch.optim.Optimizer) -> Callable:
     return step
 
 
-def infer_step_fn(model: nn.Module) -> Callable:
+def infer_step_fn(model: nn.Module, precision="fp32") -> Callable:
     def step(xb, yb):
-        with torch.inference_mode():
+        with torch.inference_mode(), precision_context(precision, model=model):
             model(xb)
 
     return step
@@ -264,7 +272,7 @@ def bench_train(name, dims, x, y, args, optimizer=make_optimizer):
     torch.manual_seed(0)
     model = get_model(name, dims, embed_dim=EMBED, **PEER_OPTIONS[name]).train()
     opt = optimizer(model, lr=1e-3)
-    step = train_step_fn(model, opt)
+    step = train_step_fn(model, opt, PRECISION)
     # a first short pass sizes the timed passes to ~args.seconds each
     guess = time_passes(step, x, y, BATCH, 1, 1, warmup=1)
     steps = steps_for(guess, BATCH, args.seconds, lo=1)
@@ -275,7 +283,7 @@ def bench_train(name, dims, x, y, args, optimizer=make_optimizer):
 def bench_ours(name, dims, x, y, args):
     model, opt, train = bench_train(name, dims, x, y, args)
     model.eval()
-    infer_step = infer_step_fn(model)
+    infer_step = infer_step_fn(model, PRECISION)
     guess = time_passes(infer_step, x, y, BATCH, 1, 1, warmup=1)
     hi = 48 if not args.quick else 8
     steps = steps_for(guess, BATCH, args.seconds, lo=1, hi=hi)
@@ -391,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-batch", type=int, default=512, help="naive batch at Criteo shape")
     ap.add_argument("--naive-gb", type=float, default=4.0, help="memory budget of a naive run")
     ap.add_argument("--no-naive", action="store_true")
+    ap.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="compute precision of our models (default auto: what fit() would use here)",
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run: 20k rows, 1 short pass")
     args = ap.parse_args(argv)
     from ctr_helpers.models import MODELS
@@ -403,12 +417,15 @@ def main(argv: list[str] | None = None) -> int:
         args.rows, args.repeats, args.seconds = min(args.rows, 20_000), 1, 0.3
         args.naive_batch = min(args.naive_batch, 128)
     torch.set_num_threads(args.threads)
+    global PRECISION
+    PRECISION = resolve_precision(args.precision)
     shapes = ["frappe", "criteo"] if args.shape == "all" else [args.shape]
     ceiling = matmul_ceiling()
     header = [
         f"# ctr_helpers speed ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or 'cpu'}, "
-        f"{os.cpu_count()} cores; load {load()}",
+        f"{os.cpu_count()} cores; load {load()}; our models in {PRECISION} "
+        f"(--precision {args.precision}), the naive style in fp32",
         f"command: python {' '.join(sys.argv)}",
         f"float32 matmul ceiling [4096x400]@[400x400]: {ceiling:.0f} GFLOP/s",
     ]

@@ -162,7 +162,7 @@ def run_one(
         device=device,
     )
     train_seconds = time.perf_counter() - t0
-    test = T.evaluate(model, ds.test)
+    test = T.evaluate(model, ds.test, precision=hist.precision)
     wall = time.perf_counter() - t0
     if not all(np.isfinite(v) for v in test.values()):
         raise FloatingPointError(f"{name} seed {seed}: non-finite test metrics {test}")
@@ -183,7 +183,12 @@ def run_one(
         wall_seconds=wall,
         train_seconds=train_seconds,
         parameters=count_parameters(model),
-        config=dict(PROTOCOL, **regs, embedding_l2="rows used per batch (lazy Adam)"),
+        config=dict(
+            PROTOCOL,
+            **regs,
+            embedding_l2="rows used per batch (lazy Adam)",
+            precision=hist.precision,
+        ),
         history=hist.epochs,
         bars=BARS.get("frappe", {}).get(name),
         bars_source=BARS_SOURCE,

@@ -37,6 +37,7 @@ __all__ = [
     "BilinearInteraction",
     "MLP",
     "field_offsets",
+    "linear_fp32",
     "pair_indices",
 ]
 
@@ -56,6 +57,19 @@ def _check_positive(name: str, value: int) -> int:
     if int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def linear_fp32(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """``layer(h)`` computed in float32 even inside a bfloat16 ``torch.autocast`` region.
+
+    The models' last layer (the logit) goes through here: under mixed precision the wide hidden
+    layers run in bfloat16, but a logit rounded to bfloat16's 8-bit mantissa would create ties
+    that cost AUC, and the layer is tiny. Outside autocast this is just ``layer(h)``.
+    """
+    if torch.is_autocast_enabled(h.device.type):
+        with torch.autocast(h.device.type, enabled=False):
+            return layer(h.float())
+    return layer(h)
 
 
 def field_offsets(field_dims: Sequence[int]) -> torch.Tensor:
@@ -118,7 +132,13 @@ class FeaturesLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight(x).sum(dim=(1, 2)) + self.bias
+        table = self.weight.embedding.weight
+        if torch.is_grad_enabled() and table.requires_grad:
+            # the embedding lookup gives the (sparse) gradient the optimiser expects
+            return self.weight(x).sum(dim=(1, 2)) + self.bias
+        # no gradient needed: a flat gather from the [V] column is ~3x faster than a [V, 1] lookup
+        idx = (x + self.weight.offsets).view(-1)
+        return table.view(-1).index_select(0, idx).view(x.shape).sum(dim=1) + self.bias
 
 
 class FMInteraction(nn.Module):
@@ -531,6 +551,12 @@ class MLP(nn.Module):
             width = output_dim
         self.net = nn.Sequential(*blocks)
         self.output_dim = width
+        self._has_output = output_dim is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if not self._has_output:
+            return self.net(x)
+        *hidden, out = self.net
+        for layer in hidden:
+            x = layer(x)
+        return linear_fp32(out, x)  # the output (a logit) stays float32 under autocast

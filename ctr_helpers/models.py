@@ -34,6 +34,7 @@ from ctr_helpers.layers import (
     FMInteraction,
     InteractingLayer,
     SENet,
+    linear_fp32,
 )
 
 __all__ = [
@@ -62,9 +63,10 @@ class CTRModel(nn.Module):
 
     ``check_input(x)`` raises a clear error on a non-integer dtype, a wrong shape or number of
     fields, or an index outside its field's range (naming field, value, row and valid range).
-    The range check is one vectorised comparison; the offender is searched only on the error
-    path. It is skipped while tracing / compiling (``torch.export``, ``torch.compile``), where a
-    data-dependent branch cannot be traced; set ``validate_inputs = False`` to skip it in a
+    The range check is one vectorised pass (per-field min and max); the offender is searched
+    only on the error path. It is skipped while tracing / compiling (``torch.export``,
+    ``torch.compile``), where a data-dependent branch cannot be traced; set
+    ``validate_inputs = False`` to skip it in a
     timing loop.
     """
 
@@ -122,8 +124,11 @@ class CTRModel(nn.Module):
             )
         if not self.validate_inputs or torch.jit.is_tracing() or torch.compiler.is_compiling():
             return
-        bad = (x < 0) | (x >= self._dims)  # one vectorised comparison, [B, F]
-        if bool(bad.any()):
+        if x.shape[0] == 0:
+            return
+        lo, hi = torch.aminmax(x, dim=0)  # per-field min and max in one pass over [B, F]
+        if bool(((lo < 0) | (hi >= self._dims)).any()):
+            bad = (x < 0) | (x >= self._dims)  # error path only: find the offenders
             row, f = (int(i) for i in bad.nonzero()[0])
             n_bad = int(bad.sum())
             more = f" ({n_bad - 1} more out-of-range values in this batch)" if n_bad > 1 else ""
@@ -269,7 +274,7 @@ class xDeepFM(CTRModel):  # the paper's spelling
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         e = self.embedding(x)
-        cin = self.cin_out(self.cin(e)).squeeze(1)
+        cin = linear_fp32(self.cin_out, self.cin(e)).squeeze(1)
         return self.linear(x) + cin + self.mlp(e.flatten(1)).squeeze(1)
 
 
@@ -303,7 +308,7 @@ class DCN(CTRModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         x0 = self.embedding(x).flatten(1)
-        return self.out(torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
+        return linear_fp32(self.out, torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
 
 
 class DCNv2(CTRModel):
@@ -345,8 +350,8 @@ class DCNv2(CTRModel):
         self.check_input(x)
         x0 = self.embedding(x).flatten(1)
         if self.structure == "stacked":
-            return self.out(self.mlp(self.cross(x0))).squeeze(1)
-        return self.out(torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
+            return linear_fp32(self.out, self.mlp(self.cross(x0))).squeeze(1)
+        return linear_fp32(self.out, torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
 
 
 class AutoInt(CTRModel):
@@ -394,7 +399,7 @@ class AutoInt(CTRModel):
         e = h = self.embedding(x)
         for layer in self.attention:
             h = layer(h)
-        logit = self.attention_out(h.flatten(1)).squeeze(1)
+        logit = linear_fp32(self.attention_out, h.flatten(1)).squeeze(1)
         if self.mlp is not None:
             logit = logit + self.mlp(e.flatten(1)).squeeze(1)
         return logit

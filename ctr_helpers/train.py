@@ -13,6 +13,7 @@ see :func:`fit` and ``python -m ctr_helpers.train --help``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -40,6 +41,8 @@ __all__ = [
     "make_optimizer",
     "predict_logits",
     "predict_proba",
+    "precision_context",
+    "resolve_precision",
     "seed_everything",
 ]
 
@@ -54,6 +57,63 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- precision
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 in hardware (x86 AVX512-BF16 or AMX-BF16).
+
+    Without it bfloat16 is emulated and slower than float32, so ``"auto"`` stays in float32
+    (most laptops)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def resolve_precision(precision: str | None = None, device: str | torch.device = "cpu") -> str:
+    """``"fp32"`` or ``"bf16"``: the compute precision :func:`fit` and :func:`predict_logits` use.
+
+    ``precision=None`` reads the ``CTR_PRECISION`` environment variable (default ``"auto"``).
+    ``"auto"`` means bfloat16 mixed precision on a CPU with native bfloat16 arithmetic and float32
+    everywhere else (GPUs included). Under ``"bf16"`` only the matrix products run in bfloat16
+    (``torch.autocast``); weights, embeddings, the optimiser, the logit and the loss stay float32.
+    """
+    if precision is None:
+        precision = os.environ.get("CTR_PRECISION", "auto").strip().lower() or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if torch.device(device).type == "cpu" and _cpu_has_native_bf16() else "fp32"
+
+
+def _has_matmuls(model: nn.Module | None) -> bool:
+    return model is None or any(isinstance(m, nn.Linear) for m in model.modules())
+
+
+def precision_context(
+    precision: str | None = None,
+    device: str | torch.device = "cpu",
+    model: nn.Module | None = None,
+):
+    """A context manager that runs a model's forward pass in the resolved precision:
+    ``torch.autocast(..., dtype=torch.bfloat16)`` for ``"bf16"``, a no-op for ``"fp32"``.
+
+    Autocast changes only matrix products, and entering it costs a little on every batch; given
+    ``model``, a model without any ``nn.Linear`` (LR, FM, FFM: gathers and sums only) therefore
+    stays in plain float32."""
+    device = torch.device(device)
+    use_bf16 = resolve_precision(precision, device) == "bf16" and _has_matmuls(model)
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 # --------------------------------------------------------------------------- optimiser
@@ -167,15 +227,25 @@ class LazyAdam(torch.optim.Optimizer):
 
     def _sparse_step(self, p, state, lr, b1, b2, eps, wd, bc1, bc2):
         grad = p.grad
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        # A width-1 table (the linear term) is updated through flat [V] views: 1-D gathers and
+        # scatters are several times faster than the row-wise kernels on [V, 1].
+        table = p  # the scratch buffers of _unique_rows are keyed by the parameter itself
+        flat = p.dim() == 2 and p.shape[1] == 1
+        if flat:
+            p, m, v = p.view(-1), m.view(-1), v.view(-1)
         if grad.is_coalesced():
             rows, g = grad.indices()[0], grad.values()
+            g = g.reshape(-1) if flat else g
         else:  # sum the duplicate rows of the batch
-            rows, inverse = self._unique_rows(p, grad._indices()[0])
+            rows, inverse = self._unique_rows(table, grad._indices()[0])
             vals = grad._values()
-            g = vals.new_zeros((len(rows), *vals.shape[1:])).index_add_(0, inverse, vals)
+            if flat:
+                g = vals.new_zeros(len(rows)).scatter_add_(0, inverse, vals.reshape(-1))
+            else:
+                g = vals.new_zeros((len(rows), *vals.shape[1:])).index_add_(0, inverse, vals)
         if wd:
             g = g.add(p.index_select(0, rows), alpha=wd)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         m_rows = m.index_select(0, rows).lerp_(g, 1 - b1)
         v_rows = v.index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
         m.index_copy_(0, rows, m_rows)
@@ -282,34 +352,42 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, x, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, x, batch_size: int = EVAL_BATCH, precision: str | None = None
+) -> torch.Tensor:
     """Logits ``[N]`` for ``x`` (LongTensor ``[N, F]``, a ``CTRSplit`` or an ``(x, y)`` pair), in
-    eval mode (dropout off, batch-norm running statistics), in batches of ``batch_size``.
-    The model's train/eval mode is restored afterwards. Returned on the CPU."""
+    eval mode (dropout off, batch-norm running statistics), in batches of ``batch_size``, in the
+    compute precision of :func:`resolve_precision`. The model's train/eval mode is restored
+    afterwards. Returned on the CPU as float32."""
     if not torch.is_tensor(x):
         x = _unpack(x, "x")[0]
     was_training = model.training
     model.eval()
     device = _device_of(model)
     try:
-        out = [
-            model(x[i : i + batch_size].to(device)).float().cpu()
-            for i in range(0, len(x), batch_size)
-        ]
+        with precision_context(precision, device, model):
+            out = [
+                model(x[i : i + batch_size].to(device)).float().cpu()
+                for i in range(0, len(x), batch_size)
+            ]
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
 
-def predict_proba(model: nn.Module, x, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def predict_proba(
+    model: nn.Module, x, batch_size: int = EVAL_BATCH, precision: str | None = None
+) -> np.ndarray:
     """Click probabilities ``sigmoid(logits)`` as a NumPy array ``[N]`` (see predict_logits)."""
-    return torch.sigmoid(predict_logits(model, x, batch_size)).numpy()
+    return torch.sigmoid(predict_logits(model, x, batch_size, precision)).numpy()
 
 
-def evaluate(model: nn.Module, data, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, data, batch_size: int = EVAL_BATCH, precision: str | None = None
+) -> dict[str, float]:
     """``dict(auc=..., logloss=...)`` of the model on ``data`` (``CTRSplit`` or ``(x, y)``)."""
     x, y = _unpack(data, "data")
-    p = predict_proba(model, x, batch_size)
+    p = predict_proba(model, x, batch_size, precision)
     return dict(auc=metrics.auc(y, p), logloss=metrics.logloss(y, p))
 
 
@@ -332,11 +410,13 @@ def _dist_setup() -> tuple[int, int, torch.device | None]:
     return 0, 1, None
 
 
-def _gather_predictions(model: nn.Module, x: torch.Tensor, rank: int, world: int, device):
+def _gather_predictions(
+    model: nn.Module, x: torch.Tensor, rank: int, world: int, device, precision: str
+) -> torch.Tensor:
     """Each rank predicts a contiguous chunk of ``x``; every rank gets all logits back."""
     n = len(x)
     chunk = math.ceil(n / world)
-    local = predict_logits(model, x[rank * chunk : (rank + 1) * chunk])
+    local = predict_logits(model, x[rank * chunk : (rank + 1) * chunk], precision=precision)
     padded = torch.zeros(chunk, dtype=torch.float32)
     padded[: len(local)] = local
     padded = padded.to(device)
@@ -368,6 +448,7 @@ class History:
     best_epoch: int | None = None
     best_val_auc: float = float("nan")
     stopped_early: bool = False
+    precision: str = "fp32"
 
     @property
     def seconds(self) -> float:
@@ -429,6 +510,7 @@ def fit(
     verbose: bool = False,
     optimizer: torch.optim.Optimizer | None = None,
     device: str | torch.device | None = None,
+    precision: str | None = None,
 ) -> History:
     """Train ``model`` on ``train`` and early-stop on ``val`` (each a ``CTRSplit`` or ``(x, y)``).
 
@@ -446,7 +528,9 @@ def fit(
     calls from the same initial weights give the same result. ``progress``: ``None`` shows one
     tqdm bar per fit when stderr is a terminal or in a notebook, unless ``TQDM_DISABLE`` is set;
     ``verbose`` also prints one line per epoch. ``optimizer``: your own instead of
-    :func:`make_optimizer`.
+    :func:`make_optimizer`. ``precision``: ``"auto"`` (the default, also via ``CTR_PRECISION``),
+    ``"fp32"`` or ``"bf16"``; see :func:`resolve_precision`. Forward passes run under it, the loss,
+    the gradients' accumulation into float32 weights and the optimiser do not change.
 
     Distributed: when a process group exists (or ``torchrun`` started this process with
     ``WORLD_SIZE > 1``; ``fit`` then creates it, gloo on CPU and NCCL with GPUs), the model is
@@ -479,6 +563,9 @@ def fit(
     device = torch.device(device) if device is not None else _device_of(model)
     model.to(device)
     x_tr, y_tr = x_tr.to(device), y_tr.to(device)
+    precision = resolve_precision(precision, device)
+    if not _has_matmuls(model):
+        precision = "fp32"  # nothing for autocast to change (see precision_context)
 
     net = model
     if distributed:
@@ -510,7 +597,7 @@ def fit(
             disable=False,
         )
 
-    hist = History()
+    hist = History(precision=precision)
     best_state, bad_epochs = None, 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
@@ -523,7 +610,9 @@ def fit(
         for i in range(n_batches):
             idx = perm[i * local_bs : (i + 1) * local_bs]
             xb, yb = x_tr[idx], y_tr[idx]
-            batch_loss = loss_fn(net(xb), yb)
+            with precision_context(precision, device):
+                logits = net(xb)
+            batch_loss = loss_fn(logits.float(), yb)
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
             opt.step()
@@ -545,9 +634,9 @@ def fit(
         improved = True
         if has_val:
             if distributed:
-                logits = _gather_predictions(model, x_va, rank, world, device)
+                logits = _gather_predictions(model, x_va, rank, world, device, precision)
             else:
-                logits = predict_logits(model, x_va)
+                logits = predict_logits(model, x_va, precision=precision)
             p = torch.sigmoid(logits).numpy()
             row["val_auc"] = metrics.auc(y_va, p)
             row["val_logloss"] = metrics.logloss(y_va, p)

@@ -337,3 +337,21 @@ def test_autoint_residual_once_after_the_stack_is_wrong():
     for layer in stack:
         fast = layer(fast)
     assert_close(fast, right)
+
+
+# --------------------------------------------------------------------------- mixed precision
+
+
+def test_logit_layers_stay_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    mlp = layers.MLP(20, (16, 8), batch_norm=False, output_dim=1).eval()
+    h = torch.randn(64, 20)
+    ref = mlp(h)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert mlp.net[0](h).dtype == torch.bfloat16  # the hidden layers do run in bf16
+        out = mlp(h)
+        lin = torch.nn.Linear(20, 1)
+        assert layers.linear_fp32(lin, h.bfloat16()).dtype == torch.float32
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(layers.linear_fp32(lin, h), lin(h))  # plain Linear outside autocast

@@ -24,8 +24,10 @@ from ctr_helpers.train import (
     fit,
     focal_loss,
     make_optimizer,
+    precision_context,
     predict_logits,
     predict_proba,
+    resolve_precision,
 )
 
 
@@ -101,10 +103,11 @@ def test_lazy_adam_dense_matches_torch_adam():
     torch.testing.assert_close(w1, w2)
 
 
-def test_lazy_adam_sparse_equals_adam_when_every_row_is_used():
+@pytest.mark.parametrize("width", [1, 3])  # width 1 (the linear term) takes the flat path
+def test_lazy_adam_sparse_equals_adam_when_every_row_is_used(width):
     torch.manual_seed(0)
-    sparse = nn.Embedding(6, 3, sparse=True)
-    dense = nn.Embedding(6, 3, sparse=False)
+    sparse = nn.Embedding(6, width, sparse=True)
+    dense = nn.Embedding(6, width, sparse=False)
     dense.load_state_dict(sparse.state_dict())
     ours = LazyAdam(sparse.parameters(), lr=0.05, weight_decay=0.01)
     ref = torch.optim.Adam(dense.parameters(), lr=0.05, weight_decay=0.01)
@@ -117,9 +120,10 @@ def test_lazy_adam_sparse_equals_adam_when_every_row_is_used():
     torch.testing.assert_close(sparse.weight, dense.weight)
 
 
-def test_lazy_adam_leaves_unused_rows_alone_and_regularises_used_rows():
+@pytest.mark.parametrize("width", [1, 2])
+def test_lazy_adam_leaves_unused_rows_alone_and_regularises_used_rows(width):
     torch.manual_seed(0)
-    emb = nn.Embedding(5, 2, sparse=True)
+    emb = nn.Embedding(5, width, sparse=True)
     before = emb.weight.detach().clone()
     opt = LazyAdam(emb.parameters(), lr=0.1, weight_decay=1.0)
     opt.zero_grad()
@@ -317,3 +321,60 @@ def test_progress_off_when_not_interactive_or_disabled(data, capsys, monkeypatch
     monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
     fit(new_model(), train, epochs=1, batch_size=1000)
     assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def test_resolve_precision_explicit_env_and_errors(monkeypatch):
+    assert resolve_precision("fp32") == "fp32"
+    assert resolve_precision("bf16") == "bf16"
+    assert resolve_precision("auto", "cuda") == "fp32"  # auto means bf16 only on a bf16 CPU
+    assert resolve_precision("auto") in ("fp32", "bf16")
+    monkeypatch.setenv("CTR_PRECISION", "fp32")
+    assert resolve_precision() == "fp32"
+    monkeypatch.setenv("CTR_PRECISION", "bf16")
+    assert resolve_precision() == "bf16"
+    monkeypatch.setenv("CTR_PRECISION", "half")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision()
+    with pytest.raises(ValueError, match="'fp16'"):
+        resolve_precision("fp16")
+
+
+def test_bf16_context_changes_matmuls_only_for_models_that_have_them():
+    model = new_model().eval()
+    with precision_context("bf16", model=model):
+        assert torch.is_autocast_enabled("cpu")
+        assert model.mlp[0](torch.randn(2, FIELDS * 4)).dtype == torch.bfloat16
+    no_linear = nn.Sequential(nn.Embedding(5, 2))
+    with precision_context("bf16", model=no_linear):
+        assert not torch.is_autocast_enabled("cpu")
+    with precision_context("fp32", model=model):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_bf16_predictions_stay_close_to_fp32_and_are_float32(data):
+    train, val, _ = data
+    model = new_model()
+    fit(model, train, epochs=1, batch_size=500, progress=False, precision="fp32")
+    p32 = predict_logits(model, val, precision="fp32")
+    p16 = predict_logits(model, val, precision="bf16")
+    assert p16.dtype == torch.float32
+    assert not torch.equal(p32, p16)  # bf16 really ran
+    torch.testing.assert_close(p16, p32, atol=0.05, rtol=0.02)
+
+
+def test_fit_in_bf16_learns_like_fp32_and_records_its_precision(data):
+    train, val, test = data
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        model = new_model()
+        hist = fit(
+            model, train, val, epochs=3, batch_size=512, lr=0.05, patience=5, progress=False,
+            precision=precision,
+        )  # fmt: skip
+        assert hist.precision == precision
+        scores[precision] = evaluate(model, test, precision=precision)["auc"]
+    assert scores["fp32"] > 0.65
+    assert abs(scores["bf16"] - scores["fp32"]) < 0.01, scores
