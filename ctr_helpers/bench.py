@@ -8,8 +8,8 @@ Usage::
 Protocol (BARS, Zhu et al. SIGIR 2022): embedding 10, batch 4096, Adam 1e-3, up to ``--epochs``
 epochs, early stopping on validation AUC with patience 2, learning rate x0.1 on each epoch
 without improvement (floor 1e-6), best epoch restored; each model's defaults and ``bars``
-regularisation follow the BARS configurations (``../shared/BENCHMARKS.md``). One difference:
-our embedding L2 applies to the rows each batch uses (see ``train.LazyAdam``).
+regularisation follow the BARS configurations (``../shared/BENCHMARKS.md``), the embedding L2
+over the whole table at every batch as BARS applies it (``train.LazyAdam``, ``l2_scope="table"``).
 
 For each model and seed a JSON file ``<out>/frappe/<model>_seed<seed>.json`` holds the test AUC
 and logloss, best epoch, per-epoch history, wall seconds, parameter count, library versions, the
@@ -186,7 +186,7 @@ def run_one(
         config=dict(
             PROTOCOL,
             **regs,
-            embedding_l2="rows used per batch (lazy Adam)",
+            embedding_l2="whole table every batch (as BARS)",
             precision=hist.precision,
         ),
         history=hist.epochs,

@@ -125,7 +125,7 @@ def test_lazy_adam_leaves_unused_rows_alone_and_regularises_used_rows(width):
     torch.manual_seed(0)
     emb = nn.Embedding(5, width, sparse=True)
     before = emb.weight.detach().clone()
-    opt = LazyAdam(emb.parameters(), lr=0.1, weight_decay=1.0)
+    opt = LazyAdam(emb.parameters(), lr=0.1, weight_decay=1.0, l2_scope="rows")
     opt.zero_grad()
     (emb(torch.tensor([1, 3])) * 0).sum().backward()  # rows 1 and 3 present, zero data gradient
     opt.step()
@@ -136,6 +136,38 @@ def test_lazy_adam_leaves_unused_rows_alone_and_regularises_used_rows(width):
     # The L2 gradient w pulls each used entry towards 0; Adam's first step moves it by ~lr.
     expected = before[[1, 3]] - 0.1 * torch.sign(before[[1, 3]])
     torch.testing.assert_close(after[[1, 3]], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_whole_table_l2_on_sparse_grads_is_dense_adam_even_for_unused_rows(width):
+    torch.manual_seed(0)
+    sparse = nn.Embedding(8, width, sparse=True)
+    dense = nn.Embedding(8, width, sparse=False)
+    dense.load_state_dict(sparse.state_dict())
+    unused_before = sparse.weight.detach()[[3, 4, 6]].clone()
+    ours = LazyAdam(sparse.parameters(), lr=0.05, weight_decay=0.1)  # l2_scope="table"
+    ref = torch.optim.Adam(dense.parameters(), lr=0.05, weight_decay=0.1)
+    batches = [torch.tensor([0, 1, 1, 2]), torch.tensor([5, 5]), torch.tensor([0, 7, 2])]
+    for idx in batches * 2:  # rows 3, 4 and 6 never appear: only the L2 term moves them
+        for emb, opt in ((sparse, ours), (dense, ref)):
+            opt.zero_grad()
+            (emb(idx) ** 3).sum().backward()
+            opt.step()
+    torch.testing.assert_close(sparse.weight, dense.weight)
+    # the L2 pull reached the rows no batch used, shrinking them towards 0
+    assert (sparse.weight.detach()[[3, 4, 6]].abs() < unused_before.abs()).all()
+
+
+def test_emb_l2_scope_is_checked_and_reaches_the_embedding_group():
+    model = new_model()
+    groups = {g["name"]: g for g in make_optimizer(model, emb_reg=0.1, emb_l2="rows").param_groups}
+    assert groups["embedding"]["l2_scope"] == "rows"
+    groups = {g["name"]: g for g in make_optimizer(model, emb_reg=0.1).param_groups}
+    assert groups["embedding"]["l2_scope"] == "table"
+    with pytest.raises(ValueError, match="emb_l2 must be 'table' or 'rows', got 'all'"):
+        make_optimizer(model, emb_l2="all")
+    with pytest.raises(ValueError, match="l2_scope"):
+        LazyAdam(model.parameters(), l2_scope="everything")
 
 
 def test_make_optimizer_groups_and_dense_models():
