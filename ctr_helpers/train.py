@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import json
 import math
 import os
@@ -64,6 +65,7 @@ def seed_everything(seed: int) -> None:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+@functools.cache
 def _cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bfloat16 in hardware (x86 AVX512-BF16 or AMX-BF16).
 
@@ -140,8 +142,9 @@ class LazyAdam(torch.optim.Optimizer):
       g_R + weight_decay * w_R``, the moments and weights of ``R`` are updated as Adam would, every
       other row is left as it is (bias correction by the parameter's step count, as
       ``torch.optim.SparseAdam``). The cost is proportional to the rows used, not to the table
-      size. This is a *weaker* regulariser (rare rows are pulled less often): on Frappe it costs
-      DeepFM ~0.002 test AUC against ``"table"``.
+      size. This is a *weaker* regulariser (rare rows are pulled less often): on Frappe under the
+      BARS protocol DeepFM reached test AUC 0.9819 with it and 0.9839 with ``"table"`` (seed
+      2021).
 
     With ``weight_decay = 0`` both scopes take the lazy row-wise step (there is no penalty to
     spread over the table).
@@ -221,15 +224,18 @@ class LazyAdam(torch.optim.Optimizer):
         torch._foreach_addcdiv_(ps, ms, denom, c1)
 
     @staticmethod
-    def _dense_grad(p: torch.Tensor) -> torch.Tensor:
+    def _add_rows(out: torch.Tensor, index: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
+        """``out[index[i]] += vals[i]`` for every ``i`` (repeated rows add up); returns ``out``.
+        Width-1 rows (the linear term) go through a flat scatter, several times faster than the
+        row-wise kernel on ``[V, 1]``."""
+        if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
+            out.view(-1).scatter_add_(0, index, vals.reshape(-1))
+            return out
+        return out.index_add_(0, index, vals)
+
+    def _dense_grad(self, p: torch.Tensor) -> torch.Tensor:
         """The sparse gradient of ``p`` as a dense tensor (duplicate rows summed)."""
-        idx, vals = p.grad._indices()[0], p.grad._values()
-        out = torch.zeros_like(p)
-        if p.dim() == 2 and p.shape[1] == 1:  # flat scatter: much faster than [V, 1] rows
-            out.view(-1).scatter_add_(0, idx, vals.reshape(-1))
-        else:
-            out.index_add_(0, idx, vals)
-        return out
+        return self._add_rows(torch.zeros_like(p), p.grad._indices()[0], p.grad._values())
 
     def _unique_rows(self, p: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The sorted distinct rows in ``idx`` and each entry's position among them, in O(n).
@@ -265,10 +271,7 @@ class LazyAdam(torch.optim.Optimizer):
         else:  # sum the duplicate rows of the batch
             rows, inverse = self._unique_rows(table, grad._indices()[0])
             vals = grad._values()
-            if flat:
-                g = vals.new_zeros(len(rows)).scatter_add_(0, inverse, vals.reshape(-1))
-            else:
-                g = vals.new_zeros((len(rows), *vals.shape[1:])).index_add_(0, inverse, vals)
+            g = self._add_rows(p.new_zeros((len(rows), *p.shape[1:])), inverse, vals)
         if wd:
             g = g.add(p.index_select(0, rows), alpha=wd)
         m_rows = m.index_select(0, rows).lerp_(g, 1 - b1)
