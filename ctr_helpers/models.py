@@ -390,6 +390,8 @@ class AutoInt(CTRModel):
             for d_in in dims[:-1]
         )
         self.attention_out = nn.Linear(self.num_fields * dims[-1], 1)
+        nn.init.xavier_normal_(self.attention_out.weight)  # as the attention layers (and BARS)
+        nn.init.zeros_(self.attention_out.bias)
         self.mlp = (
             self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm) if hidden else None
         )
