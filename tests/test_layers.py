@@ -72,6 +72,26 @@ def test_features_linear(batch, F):
     assert_close(out, reference.linear(layer, x))
 
 
+@pytest.mark.parametrize("sparse", [True, False])
+def test_features_linear_gradient_is_the_lookup_gradient(sparse):
+    """Training gives the optimiser the gradient of the [V, 1] embedding lookup: sparse with one
+    entry per looked-up index (repeated rows included), or dense, with the same values."""
+    dims = field_dims_for(10)
+    layer = randomized(layers.FeaturesLinear(dims, sparse=sparse))
+    x = random_x(dims, 64)
+    x[1] = x[0]  # repeated rows
+    weights = torch.randn(64)
+    (layer(x) * weights).sum().backward()
+    fast = layer.weight.embedding.weight.grad
+    table = layer.weight.embedding.weight.detach().clone().requires_grad_()
+    lookup = nn.functional.embedding(x + layer.weight.offsets, table, sparse=sparse)
+    ((lookup.sum(dim=(1, 2)) + layer.bias.detach()) * weights).sum().backward()
+    assert fast.is_sparse == sparse == table.grad.is_sparse
+    if sparse:
+        assert fast._indices().shape == table.grad._indices().shape == (1, 64 * 10)
+    assert_close(fast.to_dense(), table.grad.to_dense())
+
+
 @both
 def test_fm_interaction(batch, F):
     e = random_e(batch, F)
