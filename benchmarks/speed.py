@@ -6,6 +6,7 @@ Usage::
     python benchmarks/speed.py --shape frappe --models lr,fm,deepfm
     python benchmarks/speed.py --models all --repeats 3
     python benchmarks/speed.py --quick              # smoke run: small data, 1 timed pass
+    python benchmarks/speed.py --torchfm            # also torchfm 0.7.0 in the same run
 
 Configuration (the one ``/work/shared/BENCHMARKS.md`` section 2 gives for the peer figures):
 embed 16, batch 4096, ``torch.set_num_threads(2)``, float32, MLP [400, 400, 400] without batch
@@ -306,6 +307,51 @@ def bench_naive(name, dims, x, y, batch, args):
     return rate
 
 
+TORCHFM_MODELS = ("lr", "fm", "ffm", "deepfm")  # the peer re-measured in the same run
+
+
+def torchfm_model(name: str, dims: list[int]) -> nn.Module:
+    """torchfm 0.7.0's model for ``name`` at the benchmark configuration (its MLP always has
+    batch norm; dropout 0 here). Raises ImportError if torchfm is not installed."""
+    from torchfm.model.dfm import DeepFactorizationMachineModel
+    from torchfm.model.ffm import FieldAwareFactorizationMachineModel
+    from torchfm.model.fm import FactorizationMachineModel
+    from torchfm.model.lr import LogisticRegressionModel
+
+    builders = {
+        "lr": lambda: LogisticRegressionModel(dims),
+        "fm": lambda: FactorizationMachineModel(dims, EMBED),
+        "ffm": lambda: FieldAwareFactorizationMachineModel(dims, EMBED),
+        "deepfm": lambda: DeepFactorizationMachineModel(dims, EMBED, MLP, dropout=0.0),
+    }
+    return builders[name]()
+
+
+def bench_torchfm(name, dims, x, y, args):
+    """torchfm's model timed by the same harness: dense ``torch.optim.Adam``, BCE on its sigmoid
+    output (torchfm models return probabilities), float32, inference under inference_mode."""
+    torch.manual_seed(0)
+    model = torchfm_model(name, dims).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(xb, yb):
+        loss = F.binary_cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    guess = time_passes(step, x, y, BATCH, 1, 1, warmup=1)
+    train = time_passes(
+        step, x, y, BATCH, steps_for(guess, BATCH, args.seconds, lo=1), args.repeats, 0
+    )
+    model.eval()
+    infer_step = infer_step_fn(model)
+    guess = time_passes(infer_step, x, y, BATCH, 1, 1, warmup=1)
+    steps = steps_for(guess, BATCH, args.seconds, lo=1, hi=48 if not args.quick else 8)
+    infer = time_passes(infer_step, x, y, BATCH, steps, args.repeats, warmup=0)
+    return train, infer  # model and optimiser are freed with this frame
+
+
 def naive_fits(name: str, dims: list[int], batch: int, budget_gb: float) -> bool:
     """Rough peak of the naive style: the one-hot batch and dense Adam over every table."""
     total = sum(dims)
@@ -349,6 +395,7 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
         "| % of matmul ceiling |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    same_run: list[str] = []
     for name in args.models:
         train, infer = bench_ours(name, dims, x, y, args)
         peer = fastest_peer(shape, name)
@@ -373,6 +420,28 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
         )
         lines.append(line)
         print(line, flush=True)
+        if args.torchfm and name in TORCHFM_MODELS:
+            if name == "ffm" and shape == "criteo":
+                same_run.append(
+                    f"| {name} | — | — | — | not run: ~620M parameters, ~10 GB with Adam |"
+                )
+            else:
+                tf_train, tf_infer = bench_torchfm(name, dims, x, y, args)
+                same_run.append(
+                    f"| {name} | {fmt_rate(tf_train)} / {fmt_rate(tf_infer)} | "
+                    f"{fmt_rate(train)} / {fmt_rate(infer)} | "
+                    f"{train / tf_train:.2f}x / {infer / tf_infer:.2f}x | |"
+                )
+                print(same_run[-1], flush=True)
+    if same_run:
+        lines += [
+            "",
+            f"torchfm 0.7.0 re-measured in this run, same data, harness and threads ({shape}):",
+            "",
+            "| model | torchfm train / infer | ours train / infer | ours / torchfm | note |",
+            "|---|---:|---:|---:|---|",
+            *same_run,
+        ]
     return lines
 
 
@@ -406,7 +475,18 @@ def main(argv: list[str] | None = None) -> int:
         help="compute precision of our models (default auto: what fit() would use here)",
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 20k rows, 1 short pass")
+    ap.add_argument(
+        "--torchfm",
+        action="store_true",
+        help="also time torchfm 0.7.0 (pip install torchfm==0.7.0) in this run: "
+        + ", ".join(TORCHFM_MODELS),
+    )
     args = ap.parse_args(argv)
+    if args.torchfm:
+        try:
+            import torchfm  # noqa: F401
+        except ImportError:
+            ap.error("--torchfm needs torchfm installed: pip install torchfm==0.7.0")
     from ctr_helpers.models import MODELS
 
     args.models = list(MODELS) if args.models == "all" else args.models.split(",")
