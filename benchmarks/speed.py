@@ -269,26 +269,30 @@ def steps_for(rate_guess: float, batch: int, seconds: float, lo: int = 2, hi: in
     return int(min(hi, max(lo, round(rate_guess * seconds / batch))))
 
 
+def time_sized(step: Callable, x, y, args, hi: int = 48) -> float:
+    """Samples/s of ``step``: a first short pass sizes the timed passes to ~args.seconds each
+    (at most ``hi`` batches), then the median of ``args.repeats`` passes."""
+    guess = time_passes(step, x, y, BATCH, 1, 1, warmup=1)
+    steps = steps_for(guess, BATCH, args.seconds, lo=1, hi=hi)
+    return time_passes(step, x, y, BATCH, steps, args.repeats, warmup=0)
+
+
+def time_inference(model: nn.Module, x, y, args, precision="fp32") -> float:
+    model.eval()
+    return time_sized(infer_step_fn(model, precision), x, y, args, hi=48 if not args.quick else 8)
+
+
 def bench_train(name, dims, x, y, args, optimizer=make_optimizer):
     torch.manual_seed(0)
     model = get_model(name, dims, embed_dim=EMBED, **PEER_OPTIONS[name]).train()
     opt = optimizer(model, lr=1e-3)
-    step = train_step_fn(model, opt, PRECISION)
-    # a first short pass sizes the timed passes to ~args.seconds each
-    guess = time_passes(step, x, y, BATCH, 1, 1, warmup=1)
-    steps = steps_for(guess, BATCH, args.seconds, lo=1)
-    train = time_passes(step, x, y, BATCH, steps, args.repeats, warmup=0)
+    train = time_sized(train_step_fn(model, opt, PRECISION), x, y, args)
     return model, opt, train
 
 
 def bench_ours(name, dims, x, y, args):
     model, opt, train = bench_train(name, dims, x, y, args)
-    model.eval()
-    infer_step = infer_step_fn(model, PRECISION)
-    guess = time_passes(infer_step, x, y, BATCH, 1, 1, warmup=1)
-    hi = 48 if not args.quick else 8
-    steps = steps_for(guess, BATCH, args.seconds, lo=1, hi=hi)
-    infer = time_passes(infer_step, x, y, BATCH, steps, args.repeats, warmup=0)
+    infer = time_inference(model, x, y, args, PRECISION)
     del model, opt
     gc.collect()
     return train, infer
@@ -340,15 +344,8 @@ def bench_torchfm(name, dims, x, y, args):
         loss.backward()
         opt.step()
 
-    guess = time_passes(step, x, y, BATCH, 1, 1, warmup=1)
-    train = time_passes(
-        step, x, y, BATCH, steps_for(guess, BATCH, args.seconds, lo=1), args.repeats, 0
-    )
-    model.eval()
-    infer_step = infer_step_fn(model)
-    guess = time_passes(infer_step, x, y, BATCH, 1, 1, warmup=1)
-    steps = steps_for(guess, BATCH, args.seconds, lo=1, hi=48 if not args.quick else 8)
-    infer = time_passes(infer_step, x, y, BATCH, steps, args.repeats, warmup=0)
+    train = time_sized(step, x, y, args)
+    infer = time_inference(model, x, y, args)
     return train, infer  # model and optimiser are freed with this frame
 
 
