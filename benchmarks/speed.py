@@ -311,22 +311,55 @@ def bench_naive(name, dims, x, y, batch, args):
     return rate
 
 
-TORCHFM_MODELS = ("lr", "fm", "ffm", "deepfm")  # the peer re-measured in the same run
+TORCHFM_MODELS = ("lr", "fm", "ffm", "deepfm", "xdeepfm", "dcn", "autoint+")
+# torchfm's AutoInt always adds an MLP and a linear term to the attention: our AutoInt+ is the
+# like-for-like model (ours has no linear term; torchfm's MLP always has batch norm).
+TORCHFM_NOTES = {
+    "autoint+": "torchfm AutoInt: 3 x 2 heads, dim 16, + MLP (BN) + linear term",
+    "deepfm": "torchfm MLP with BN",
+    "xdeepfm": "torchfm MLP with BN",
+    "dcn": "torchfm MLP with BN",
+}
 
 
 def torchfm_model(name: str, dims: list[int]) -> nn.Module:
     """torchfm 0.7.0's model for ``name`` at the benchmark configuration (its MLP always has
     batch norm; dropout 0 here). Raises ImportError if torchfm is not installed."""
+    from torchfm.model.afi import AutomaticFeatureInteractionModel
+    from torchfm.model.dcn import DeepCrossNetworkModel
     from torchfm.model.dfm import DeepFactorizationMachineModel
     from torchfm.model.ffm import FieldAwareFactorizationMachineModel
     from torchfm.model.fm import FactorizationMachineModel
     from torchfm.model.lr import LogisticRegressionModel
+    from torchfm.model.xdfm import ExtremeDeepFactorizationMachineModel
 
+    autoint = PEER_OPTIONS["autoint+"]
     builders = {
         "lr": lambda: LogisticRegressionModel(dims),
         "fm": lambda: FactorizationMachineModel(dims, EMBED),
         "ffm": lambda: FieldAwareFactorizationMachineModel(dims, EMBED),
         "deepfm": lambda: DeepFactorizationMachineModel(dims, EMBED, MLP, dropout=0.0),
+        "xdeepfm": lambda: ExtremeDeepFactorizationMachineModel(
+            dims,
+            EMBED,
+            MLP,
+            dropout=0.0,
+            cross_layer_sizes=PEER_OPTIONS["xdeepfm"]["cin_layers"],
+            split_half=True,
+        ),
+        "dcn": lambda: DeepCrossNetworkModel(
+            dims, EMBED, PEER_OPTIONS["dcn"]["num_cross_layers"], MLP, dropout=0.0
+        ),
+        "autoint+": lambda: AutomaticFeatureInteractionModel(
+            dims,
+            EMBED,
+            atten_embed_dim=autoint["attention_dim"],
+            num_heads=autoint["num_heads"],
+            num_layers=autoint["num_attention_layers"],
+            mlp_dims=MLP,
+            dropouts=(0.0, 0.0),
+            has_residual=True,
+        ),
     }
     return builders[name]()
 
@@ -427,7 +460,8 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
                 same_run.append(
                     f"| {name} | {fmt_rate(tf_train)} / {fmt_rate(tf_infer)} | "
                     f"{fmt_rate(train)} / {fmt_rate(infer)} | "
-                    f"{train / tf_train:.2f}x / {infer / tf_infer:.2f}x | |"
+                    f"{train / tf_train:.2f}x / {infer / tf_infer:.2f}x | "
+                    f"{TORCHFM_NOTES.get(name, '')} |"
                 )
                 print(same_run[-1], flush=True)
     if same_run:

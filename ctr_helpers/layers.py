@@ -539,6 +539,28 @@ class SENet(nn.Module):
         return (out, gates) if return_gates else out
 
 
+class _SelectFields(torch.autograd.Function):
+    """``e[:, index]`` for ``e: [B, F, D]`` and a fixed field index ``[P]`` (a pair's left or
+    right field), with a faster backward.
+
+    The gradient of a field is the sum of the gradients of the pairs that selected it:
+    ``grad_e = einsum("bpd,pf->bfd", grad, onehot)`` with the ``[P, F]`` one-hot selection
+    matrix, one matrix product. Autograd's own backward for indexing is an accumulating
+    ``index_put_`` that is 2x (Criteo shape) to 5x (Frappe shape) slower on CPU; the forward is
+    ``index_select``, ~4x faster than ``e[:, index]`` at Frappe shape.
+    """
+
+    @staticmethod
+    def forward(ctx, e: torch.Tensor, index: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(onehot)
+        return torch.index_select(e, 1, index)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (onehot,) = ctx.saved_tensors
+        return torch.einsum("bpd,pf->bfd", grad, onehot.to(grad.dtype)), None, None
+
+
 class BilinearInteraction(nn.Module):
     """FiBiNet bilinear interaction, one vector per field pair.
 
@@ -569,15 +591,29 @@ class BilinearInteraction(nn.Module):
         }[bilinear_type]
         # Xavier-normal scale for every D x D matrix.
         self.weight = nn.Parameter(torch.randn(shape) * math.sqrt(1.0 / embed_dim))
+        pairs = torch.arange(len(rows))
+        for name, index in (("rows", rows), ("cols", cols)):
+            onehot = torch.zeros(len(rows), num_fields)
+            onehot[pairs, index] = 1.0
+            self.register_buffer(f"{name}_onehot", onehot, persistent=False)  # [P, F]
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
-        right = e[:, self.cols]  # [B, P, D]
+        if torch.is_autocast_enabled(e.device.type):
+            # Under mixed precision the pairs go straight into the MLP's first (bfloat16)
+            # matmul: building them in bfloat16 halves the memory they move ([B, P, D] is
+            # 194 MB per branch in float32 at Criteo shape) at the rounding autocast applies
+            # to them anyway.
+            e = e.to(torch.get_autocast_dtype(e.device.type))
+        weight = self.weight.to(e.dtype)
+        right = _SelectFields.apply(e, self.cols, self.cols_onehot)  # [B, P, D]
         if self.bilinear_type == "field_all":
-            left = (e @ self.weight)[:, self.rows]
+            left = _SelectFields.apply(e @ weight, self.rows, self.rows_onehot)
         elif self.bilinear_type == "field_each":
-            left = torch.einsum("bfd,fde->bfe", e, self.weight)[:, self.rows]
+            left = torch.einsum("bfd,fde->bfe", e, weight)
+            left = _SelectFields.apply(left, self.rows, self.rows_onehot)
         else:
-            left = torch.einsum("bpd,pde->bpe", e[:, self.rows], self.weight)
+            left = _SelectFields.apply(e, self.rows, self.rows_onehot)
+            left = torch.einsum("bpd,pde->bpe", left, weight)
         return left * right
 
 
