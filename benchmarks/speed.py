@@ -225,14 +225,14 @@ def _batches(x, y, batch: int, steps: int, start: int):
         yield x[i : i + batch], y[i : i + batch]
 
 
-def time_passes(step: Callable, x, y, batch: int, steps: int, repeats: int, warmup: int = 2):
-    """Median samples/s over ``repeats`` passes of ``steps`` batches, after ``warmup`` steps.
-
-    The callers warm up with one step, then time one pass to size the timed passes (that pass
-    is a second warm-up step), then time ``repeats`` passes."""
-    for xb, yb in _batches(x, y, batch, warmup, 0):
+def time_passes(
+    step: Callable, x, y, batch: int, steps: int, repeats: int, warmup: int = 2, start: int = 0
+):
+    """Median samples/s over ``repeats`` passes of ``steps`` batches, after ``warmup`` steps;
+    batches are taken in order from batch number ``start`` (wrapping around the data)."""
+    for xb, yb in _batches(x, y, batch, warmup, start):
         step(xb, yb)
-    rates, start = [], warmup
+    rates, start = [], start + warmup
     for _ in range(repeats):
         t0 = time.perf_counter()
         for xb, yb in _batches(x, y, batch, steps, start):
@@ -269,12 +269,31 @@ def steps_for(rate_guess: float, batch: int, seconds: float, lo: int = 2, hi: in
     return int(min(hi, max(lo, round(rate_guess * seconds / batch))))
 
 
-def time_sized(step: Callable, x, y, args, hi: int = 48) -> float:
-    """Samples/s of ``step``: a first short pass sizes the timed passes to ~args.seconds each
-    (at most ``hi`` batches), then the median of ``args.repeats`` passes."""
-    guess = time_passes(step, x, y, BATCH, 1, 1, warmup=1)
-    steps = steps_for(guess, BATCH, args.seconds, lo=1, hi=hi)
-    return time_passes(step, x, y, BATCH, steps, args.repeats, warmup=0)
+def time_interleaved(
+    steps: dict[str, Callable], x, y, args, hi: int = 48, batch: int = BATCH
+) -> dict[str, float]:
+    """Samples/s of each step function in ``steps``, timed in alternation.
+
+    Each function gets one warm-up step and one short pass that sizes its timed passes to about
+    ``args.seconds`` (at most ``hi`` batches of ``batch`` rows); then ``args.repeats`` rounds time one pass of each
+    function in turn, and each gets the median of its passes. Alternating keeps a drift in the
+    machine's speed (frequent on shared cores) out of the ratio between two libraries."""
+    sizes = {}
+    for key, step in steps.items():
+        guess = time_passes(step, x, y, batch, 1, 1, warmup=1)
+        sizes[key] = steps_for(guess, batch, args.seconds, lo=1, hi=hi)
+    rates: dict[str, list[float]] = {key: [] for key in steps}
+    start = 2
+    for _ in range(args.repeats):
+        for key, step in steps.items():
+            rates[key].append(time_passes(step, x, y, batch, sizes[key], 1, 0, start))
+            start += sizes[key]
+    return {key: statistics.median(r) for key, r in rates.items()}
+
+
+def time_sized(step: Callable, x, y, args, hi: int = 48, batch: int = BATCH) -> float:
+    """Samples/s of one step function (:func:`time_interleaved` with nothing to alternate)."""
+    return time_interleaved({"": step}, x, y, args, hi, batch)[""]
 
 
 def time_inference(model: nn.Module, x, y, args, precision="fp32") -> float:
@@ -282,16 +301,15 @@ def time_inference(model: nn.Module, x, y, args, precision="fp32") -> float:
     return time_sized(infer_step_fn(model, precision), x, y, args, hi=48 if not args.quick else 8)
 
 
-def bench_train(name, dims, x, y, args, optimizer=make_optimizer):
+def build_ours(name, dims, optimizer=make_optimizer):
     torch.manual_seed(0)
     model = get_model(name, dims, embed_dim=EMBED, **PEER_OPTIONS[name]).train()
-    opt = optimizer(model, lr=1e-3)
-    train = time_sized(train_step_fn(model, opt, PRECISION), x, y, args)
-    return model, opt, train
+    return model, optimizer(model, lr=1e-3)
 
 
 def bench_ours(name, dims, x, y, args):
-    model, opt, train = bench_train(name, dims, x, y, args)
+    model, opt = build_ours(name, dims)
+    train = time_sized(train_step_fn(model, opt, PRECISION), x, y, args)
     infer = time_inference(model, x, y, args, PRECISION)
     del model, opt
     gc.collect()
@@ -302,10 +320,7 @@ def bench_naive(name, dims, x, y, batch, args):
     torch.manual_seed(0)
     model = NaiveModel(name, dims, EMBED)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    step = train_step_fn(model, opt)
-    guess = time_passes(step, x, y, batch, 1, 1, warmup=1)
-    steps = steps_for(guess, batch, args.seconds, lo=1, hi=8)
-    rate = time_passes(step, x, y, batch, steps, args.repeats, warmup=0)
+    rate = time_sized(train_step_fn(model, opt), x, y, args, hi=8, batch=batch)
     del model, opt
     gc.collect()
     return rate
@@ -364,22 +379,30 @@ def torchfm_model(name: str, dims: list[int]) -> nn.Module:
     return builders[name]()
 
 
-def bench_torchfm(name, dims, x, y, args):
-    """torchfm's model timed by the same harness: dense ``torch.optim.Adam``, BCE on its sigmoid
-    output (torchfm models return probabilities), float32, inference under inference_mode."""
+def bench_with_torchfm(name, dims, x, y, args):
+    """Ours and torchfm's ``name`` timed in alternation (:func:`time_interleaved`), training then
+    inference: ``(ours_train, ours_infer), (torchfm_train, torchfm_infer)``. torchfm trains with
+    dense ``torch.optim.Adam`` and BCE on its sigmoid output (torchfm models return
+    probabilities), in float32; inference under inference_mode."""
+    model, opt = build_ours(name, dims)
     torch.manual_seed(0)
-    model = torchfm_model(name, dims).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    peer = torchfm_model(name, dims).train()
+    peer_opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
-    def step(xb, yb):
-        loss = F.binary_cross_entropy(model(xb), yb)
-        opt.zero_grad(set_to_none=True)
+    def peer_step(xb, yb):
+        loss = F.binary_cross_entropy(peer(xb), yb)
+        peer_opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        peer_opt.step()
 
-    train = time_sized(step, x, y, args)
-    infer = time_inference(model, x, y, args)
-    return train, infer  # model and optimiser are freed with this frame
+    train = time_interleaved(
+        {"ours": train_step_fn(model, opt, PRECISION), "torchfm": peer_step}, x, y, args
+    )
+    model.eval()
+    peer.eval()
+    steps = {"ours": infer_step_fn(model, PRECISION), "torchfm": infer_step_fn(peer)}
+    infer = time_interleaved(steps, x, y, args, hi=48 if not args.quick else 8)
+    return (train["ours"], infer["ours"]), (train["torchfm"], infer["torchfm"])  # frees both
 
 
 def naive_fits(name: str, dims: list[int], batch: int, budget_gb: float) -> bool:
@@ -427,7 +450,11 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
     ]
     same_run: list[str] = []
     for name in args.models:
-        train, infer = bench_ours(name, dims, x, y, args)
+        with_peer = args.torchfm and name in TORCHFM_MODELS
+        if with_peer and not (name == "ffm" and shape == "criteo"):
+            (train, infer), (tf_train, tf_infer) = bench_with_torchfm(name, dims, x, y, args)
+        else:
+            train, infer = bench_ours(name, dims, x, y, args)
         peer = fastest_peer(shape, name)
         naive = None
         naive_note = ""
@@ -456,7 +483,6 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
                     f"| {name} | — | — | — | not run: ~620M parameters, ~10 GB with Adam |"
                 )
             else:
-                tf_train, tf_infer = bench_torchfm(name, dims, x, y, args)
                 same_run.append(
                     f"| {name} | {fmt_rate(tf_train)} / {fmt_rate(tf_infer)} | "
                     f"{fmt_rate(train)} / {fmt_rate(infer)} | "
