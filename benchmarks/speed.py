@@ -275,9 +275,10 @@ def time_interleaved(
     """Samples/s of each step function in ``steps``, timed in alternation.
 
     Each function gets one warm-up step and one short pass that sizes its timed passes to about
-    ``args.seconds`` (at most ``hi`` batches of ``batch`` rows); then ``args.repeats`` rounds time one pass of each
-    function in turn, and each gets the median of its passes. Alternating keeps a drift in the
-    machine's speed (frequent on shared cores) out of the ratio between two libraries."""
+    ``args.seconds`` (at most ``hi`` batches of ``batch`` rows); then ``args.repeats`` rounds
+    time one pass of each function in turn, and each gets the median of its passes. Alternating
+    keeps a drift in the machine's speed (frequent on shared cores) out of the ratio between two
+    libraries."""
     sizes = {}
     for key, step in steps.items():
         guess = time_passes(step, x, y, batch, 1, 1, warmup=1)
