@@ -273,8 +273,9 @@ class FFMInteraction(nn.Module):
         base = (x + self.embedding.embedding.offsets) * num_fields  # first flat row, [B, F]
         left = torch.index_select(base, 1, self.rows).add_(self.cols)  # v[x_i] towards j
         right = torch.index_select(base, 1, self.cols).add_(self.rows)  # v[x_j] towards i
-        a = nn.functional.embedding(left, flat).view(x.shape[0], 1, -1)  # [B, 1, P * D]
-        b = nn.functional.embedding(right, flat).view(x.shape[0], -1, 1)  # [B, P * D, 1]
+        width = len(self.rows) * dim  # P * D (explicit: -1 is ambiguous for an empty batch)
+        a = nn.functional.embedding(left, flat).view(x.shape[0], 1, width)  # [B, 1, P * D]
+        b = nn.functional.embedding(right, flat).view(x.shape[0], width, 1)  # [B, P * D, 1]
         # one dot product per sample as a batched matmul: no [B, P * D] product in memory
         # (1.2x faster than mul + sum at Criteo shape); kept in float32 under autocast
         with torch.autocast(x.device.type, enabled=False):
@@ -338,7 +339,8 @@ class CIN(nn.Module):
         hidden, outputs = x0, []
         for k, conv in enumerate(self.compress):
             z = hidden.unsqueeze(3) * x0.unsqueeze(2)  # [B, D, H_{k-1}, F]
-            xk = nn.functional.linear(z.reshape(batch, self.embed_dim, -1), conv.weight[:, :, 0])
+            width = z.shape[2] * z.shape[3]  # H_{k-1} * F (not -1: an empty batch has no size)
+            xk = nn.functional.linear(z.reshape(batch, self.embed_dim, width), conv.weight[:, :, 0])
             if conv.bias is not None:
                 xk = xk + conv.bias
             outputs.append(xk.transpose(1, 2))  # [B, H_k, D]
@@ -495,7 +497,7 @@ class InteractingLayer(nn.Module):
         if self.scaled:
             scores_t = scores_t / math.sqrt(self.head_dim)
         attention = scores_t.softmax(dim=-2).transpose(-1, -2)  # [B, H, F_query, F_key]
-        out = (attention @ v).transpose(1, 2).reshape(e.shape[0], e.shape[1], -1)  # [B, F, A]
+        out = (attention @ v).transpose(1, 2).reshape(e.shape[0], e.shape[1], self.attention_dim)
         if self.use_residual:
             out = out + (e if self.residual is None else self.residual(e))
         if self.layer_norm is not None:

@@ -110,6 +110,16 @@ def test_eval_mode_at_batch_size_1(name):
     torch.testing.assert_close(one, many[:1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_batch_gives_empty_logits(name):
+    model = build(name)
+    x, _ = batch(8)
+    assert model(x[:0]).shape == (0,)  # training path
+    model.eval()
+    with torch.no_grad():  # inference path (FFM gathers differently there)
+        assert model(x[:0]).shape == (0,)
+
+
 # ----------------------------------------------------------------------------- input validation
 @pytest.mark.parametrize("name", NAMES)
 def test_out_of_range_index_names_field_value_row_and_range(name):
