@@ -480,6 +480,10 @@ class FiBiNet(CTRModel):
         reduction_ratio=2,
     ):
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
+        if self.num_fields < 2:
+            raise ValueError(
+                f"FiBiNet models pairs of fields and needs at least 2, got {self.num_fields}"
+            )
         num_pairs = self.num_fields * (self.num_fields - 1) // 2
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)

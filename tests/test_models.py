@@ -214,3 +214,8 @@ def test_attention_maps_and_field_gates():
     assert len(maps) == 6 and all(m.shape == (6, 4, 4, 4) for m in maps)
     gates = build("fibinet").eval().field_gates(x)
     assert gates.shape == (6, 4) and ((gates > 0) & (gates < 1)).all()
+
+
+def test_fibinet_with_one_field_says_it_needs_pairs():
+    with pytest.raises(ValueError, match="at least 2"):
+        models.get_model("fibinet", [5])
