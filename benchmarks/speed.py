@@ -297,9 +297,14 @@ def time_sized(step: Callable, x, y, args, hi: int = 48, batch: int = BATCH) -> 
     return time_interleaved({"": step}, x, y, args, hi, batch)[""]
 
 
+def infer_passes(args) -> int:
+    """Most batches in one timed inference pass (fewer in a --quick smoke run)."""
+    return 8 if args.quick else 48
+
+
 def time_inference(model: nn.Module, x, y, args, precision="fp32") -> float:
     model.eval()
-    return time_sized(infer_step_fn(model, precision), x, y, args, hi=48 if not args.quick else 8)
+    return time_sized(infer_step_fn(model, precision), x, y, args, hi=infer_passes(args))
 
 
 def build_ours(name, dims, optimizer=make_optimizer):
@@ -402,7 +407,7 @@ def bench_with_torchfm(name, dims, x, y, args):
     model.eval()
     peer.eval()
     steps = {"ours": infer_step_fn(model, PRECISION), "torchfm": infer_step_fn(peer)}
-    infer = time_interleaved(steps, x, y, args, hi=48 if not args.quick else 8)
+    infer = time_interleaved(steps, x, y, args, hi=infer_passes(args))
     return (train["ours"], infer["ours"]), (train["torchfm"], infer["torchfm"])  # frees both
 
 
@@ -452,7 +457,8 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
     same_run: list[str] = []
     for name in args.models:
         with_peer = args.torchfm and name in TORCHFM_MODELS
-        if with_peer and not (name == "ffm" and shape == "criteo"):
+        peer_too_big = name == "ffm" and shape == "criteo"  # torchfm's FFM: ~10 GB with Adam
+        if with_peer and not peer_too_big:
             (train, infer), (tf_train, tf_infer) = bench_with_torchfm(name, dims, x, y, args)
         else:
             train, infer = bench_ours(name, dims, x, y, args)
@@ -478,8 +484,8 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
         )
         lines.append(line)
         print(line, flush=True)
-        if args.torchfm and name in TORCHFM_MODELS:
-            if name == "ffm" and shape == "criteo":
+        if with_peer:
+            if peer_too_big:
                 same_run.append(
                     f"| {name} | — | — | — | not run: ~620M parameters, ~10 GB with Adam |"
                 )
