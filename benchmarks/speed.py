@@ -22,6 +22,10 @@ indices (200,000 rows). Median of ``--repeats`` timed passes after a warm-up.
   native bfloat16, float32 elsewhere), validation of the inputs included.
 - **infer/s**: samples per second of ``forward`` under ``torch.inference_mode()`` in eval mode,
   in the same precision (as ``predict_logits`` runs it).
+- **malloc**: like ``fit``, the script first calls ``keep_freed_memory()`` (glibc keeps freed
+  blocks below 1 GiB for reuse instead of page-faulting them back every step). It is
+  process-wide, so the peer library timed in the same run gets it too; ``CTR_MALLOC_TUNING=0``
+  turns it off for both.
 - **naive**: the same model in the style tutorials use (one ``nn.Embedding`` per field and
   ``torch.stack``, a dense one-hot ``[B, V]`` linear term, Python loops over field pairs, dense
   ``torch.optim.Adam``). At Criteo shape the one-hot matrix is 4 MB per row, so the naive style
@@ -49,7 +53,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctr_helpers.models import get_model
-from ctr_helpers.train import make_optimizer, precision_context, resolve_precision
+from ctr_helpers.train import (
+    keep_freed_memory,
+    make_optimizer,
+    precision_context,
+    resolve_precision,
+)
 
 EMBED = 16
 BATCH = 4096
@@ -563,13 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     global PRECISION
     PRECISION = resolve_precision(args.precision)
+    malloc = "keeps freed memory (glibc)" if keep_freed_memory() else "left as it is"
     shapes = ["frappe", "criteo"] if args.shape == "all" else [args.shape]
     ceiling = matmul_ceiling()
     header = [
         f"# ctr_helpers speed ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or 'cpu'}, "
         f"{os.cpu_count()} cores; load {load()}; our models in {PRECISION} "
-        f"(--precision {args.precision}), the naive style in fp32",
+        f"(--precision {args.precision}), the naive style in fp32; malloc {malloc} "
+        "for every library in this run",
         f"command: python {' '.join(sys.argv)}",
         f"float32 matmul ceiling [4096x400]@[400x400]: {ceiling:.0f} GFLOP/s",
     ]

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import platform
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -410,3 +414,43 @@ def test_fit_in_bf16_learns_like_fp32_and_records_its_precision(data):
         scores[precision] = evaluate(model, test, precision=precision)["auc"]
     assert scores["fp32"] > 0.65
     assert abs(scores["bf16"] - scores["fp32"]) < 0.01, scores
+
+
+# --------------------------------------------------------------------------- malloc
+
+_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+_FIT_SCRIPT = """
+import sys, torch
+from ctr_helpers.models import get_model
+from ctr_helpers.train import _demo_data, fit, keep_freed_memory
+(x, y), val = _demo_data(3000, 5, 7, seed=3), _demo_data(1000, 5, 7, seed=4)
+torch.manual_seed(0)
+model = get_model("xdeepfm", [7] * 5, embed_dim=4, hidden=(16,), cin_layers=(8, 8))
+fit(model, (x, y), val, epochs=2, batch_size=512, seed=1, progress=False)
+print(keep_freed_memory())
+torch.save(model.state_dict(), sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not _GLIBC, reason="malloc tuning applies to Linux with glibc only")
+def test_keep_freed_memory_applies_once_and_changes_no_number(tmp_path):
+    # Each run in its own process: the tuning is process-wide and cannot be undone.
+    results = {}
+    for setting in ("1", "0"):
+        out = tmp_path / f"weights_{setting}.pt"
+        env = dict(os.environ, CTR_MALLOC_TUNING=setting, CTR_PRECISION="fp32")
+        done = subprocess.run(
+            [sys.executable, "-c", _FIT_SCRIPT, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        results[setting] = (done.stdout.split()[-1], torch.load(out))
+    assert results["1"][0] == "True" and results["0"][0] == "False"
+    tuned, plain = results["1"][1], results["0"][1]
+    assert tuned.keys() == plain.keys()
+    for name in tuned:
+        assert torch.equal(tuned[name], plain[name]), name
