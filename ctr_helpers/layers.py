@@ -141,23 +141,53 @@ class FeaturesLinear(nn.Module):
         return table.view(-1).index_select(0, idx).view(x.shape).sum(dim=1) + self.bias
 
 
+class _FMPairSum(torch.autograd.Function):
+    """``0.5 * sum_d ((sum_f e[f, d])^2 - sum_f e[f, d]^2)`` for ``e: [B, F, D]``, hand-written
+    backward.
+
+    Forward: the field sum ``s = sum_f e[f]`` ``[B, D]`` and two dot products, no squared
+    ``[B, F, D]`` tensor in memory. Backward: ``d out / d e[f] = g * (s - e[f])``, one fused
+    pass (``addcmul``) where autograd runs both squares' backwards and adds them (four passes over
+    ``[B, F, D]``; the FM layer was ~40 % of an FM training step at Criteo shape). Checked against
+    ``reference.fm``'s autograd gradient in the tests.
+    """
+
+    @staticmethod
+    def pair_sum(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The FM term ``[B]`` and the field sum ``s`` ``[B, D]`` it was computed from."""
+        s = e.sum(dim=1)  # [B, D]
+        flat = e.reshape(e.shape[0], e.shape[1] * e.shape[2])  # explicit: -1 fails on 0 rows
+        return 0.5 * (torch.linalg.vecdot(s, s) - torch.linalg.vecdot(flat, flat)), s
+
+    @staticmethod
+    def forward(ctx, e: torch.Tensor) -> torch.Tensor:
+        out, s = _FMPairSum.pair_sum(e)
+        ctx.save_for_backward(e, s)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        e, s = ctx.saved_tensors
+        g = grad_out.to(e.dtype)
+        return torch.addcmul((g.unsqueeze(1) * s).unsqueeze(1), e, g.view(-1, 1, 1), value=-1)
+
+
 class FMInteraction(nn.Module):
     """Factorization-machine pairwise term in O(F D).
 
     ``e: [B, F, D]`` -> ``[B]``;
     ``sum_{i<j} <e_i, e_j> = 0.5 * sum_d ((sum_f e_fd)^2 - sum_f e_fd^2)``.
 
-    The identity holds per embedding dimension ``d``, so the sums run over fields (dim 1) and only
-    then over ``d``; flattening to ``[B, F * D]`` first would mix dimensions and is wrong.
-    Rendle, "Factorization Machines", ICDM 2010.
+    The identity holds per embedding dimension ``d``, so the field sum runs over dim 1 and only
+    then over ``d``; flattening to ``[B, F * D]`` first would mix dimensions and is wrong. (The
+    second term is the same either way: every square counted once.) The computation and its
+    gradient are :class:`_FMPairSum`. Rendle, "Factorization Machines", ICDM 2010.
     """
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
-        square_of_sum = e.sum(dim=1).pow(2).sum(dim=1)  # [B]: sum_d (sum_f e[f, d])^2
-        sum_of_square = e.pow(2).sum(dim=(1, 2))  # [B]: sum_f sum_d e[f, d]^2
-        # (reducing each term to [B] first, rather than subtracting two [B, D] tensors,
-        # saves a pass: ~25 % of this layer's time at Frappe shape)
-        return 0.5 * (square_of_sum - sum_of_square)
+        if torch.is_grad_enabled() and e.requires_grad:
+            return _FMPairSum.apply(e)
+        return _FMPairSum.pair_sum(e)[0]  # the same sums without autograd's bookkeeping
 
 
 class FieldAwareEmbedding(nn.Module):

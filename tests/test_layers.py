@@ -101,6 +101,22 @@ def test_fm_interaction(batch, F):
 
 
 @both
+def test_fm_gradient_matches_the_reference(batch, F):
+    e = random_e(batch, F).requires_grad_()
+    upstream = torch.randn(batch)
+    (layers.FMInteraction()(e) * upstream).sum().backward()
+    fast = e.grad.clone()
+    e.grad = None
+    (reference.fm(e) * upstream).sum().backward()
+    assert_close(fast, e.grad)
+
+
+def test_fm_pair_sum_gradcheck():
+    e = torch.randn(3, 4, 2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(layers._FMPairSum.apply, (e,))
+
+
+@both
 def test_ffm_interaction(batch, F):
     dims = field_dims_for(F)
     layer = randomized(layers.FFMInteraction(dims, D))
