@@ -224,6 +224,7 @@ class LazyAdam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._rows_this_step: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             dense_p, dense_g, dense_m, dense_v, c1, c2 = [], [], [], [], [], []
@@ -248,6 +249,7 @@ class LazyAdam(torch.optim.Optimizer):
                     c2.append(math.sqrt(bc2))
             if dense_p:
                 self._dense_step(dense_p, dense_g, dense_m, dense_v, c1, c2, b1, b2, eps, wd)
+        self._rows_this_step = []
         return loss
 
     @staticmethod
@@ -281,8 +283,14 @@ class LazyAdam(torch.optim.Optimizer):
         """The sorted distinct rows in ``idx`` and each entry's position among them, in O(n).
 
         A reusable boolean mask per table (kept outside ``state_dict``) replaces the sort that
-        ``torch.unique``/``coalesce`` would do: mark, read the marks back, clear them.
+        ``torch.unique``/``coalesce`` would do: mark, read the marks back, clear them. Tables of
+        the same height looked up with the same indices in one step (a model's linear term and
+        its embeddings) share the result: the second one costs one comparison of the indices.
         """
+        cache = self.__dict__.setdefault("_rows_this_step", [])
+        for height, seen, rows, inverse in cache:
+            if height == p.shape[0] and seen.device == idx.device and torch.equal(seen, idx):
+                return rows, inverse
         scratch = self.__dict__.setdefault("_scratch", {})
         if p not in scratch:  # one bool + one long per row, allocated once
             scratch[p] = (
@@ -296,7 +304,9 @@ class LazyAdam(torch.optim.Optimizer):
         rows = mask.nonzero().squeeze(1)
         mask.index_fill_(0, rows, False)
         pos.index_copy_(0, rows, torch.arange(len(rows), device=p.device))
-        return rows, pos.index_select(0, idx)
+        inverse = pos.index_select(0, idx)
+        cache.append((p.shape[0], idx, rows, inverse))
+        return rows, inverse
 
     def _sparse_step(self, p, state, lr, b1, b2, eps, wd, bc1, bc2):
         grad = p.grad

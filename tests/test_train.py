@@ -124,6 +124,30 @@ def test_lazy_adam_sparse_equals_adam_when_every_row_is_used(width):
     torch.testing.assert_close(sparse.weight, dense.weight)
 
 
+@pytest.mark.parametrize("same_indices", [True, False])
+def test_lazy_adam_tables_sharing_indices_step_as_if_alone(same_indices):
+    # One optimiser over a linear table and an embedding of the same height (they share the
+    # step's distinct-row bookkeeping when looked up with the same indices) must move both
+    # exactly as one optimiser per table does; different indices of the same shape must not.
+    torch.manual_seed(0)
+    tables = [nn.Embedding(9, 1, sparse=True), nn.Embedding(9, 3, sparse=True)]
+    alone = [copy.deepcopy(t) for t in tables]
+    joint = LazyAdam([t.weight for t in tables], lr=0.05)
+    single = [LazyAdam(t.parameters(), lr=0.05) for t in alone]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        idx = torch.randint(0, 9, (12,), generator=g)
+        other = idx if same_indices else torch.randint(0, 9, (12,), generator=g)
+        for pair, opts in ((tables, [joint]), (alone, single)):
+            for opt in opts:
+                opt.zero_grad()
+            ((pair[0](idx) ** 2).sum() + (pair[1](other) ** 3).sum()).backward()
+            for opt in opts:
+                opt.step()
+    for t, a in zip(tables, alone, strict=True):
+        torch.testing.assert_close(t.weight, a.weight, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("width", [1, 2])
 def test_lazy_adam_leaves_unused_rows_alone_and_regularises_used_rows(width):
     torch.manual_seed(0)
