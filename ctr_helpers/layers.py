@@ -146,10 +146,11 @@ class _FMPairSum(torch.autograd.Function):
     backward.
 
     Forward: the field sum ``s = sum_f e[f]`` ``[B, D]``, its squared norm and the squared norm
-    of all of ``e`` (a reduction: no squared ``[B, F, D]`` tensor in memory). Backward: ``d out / d e[f] = g * (s - e[f])``, one fused
-    pass (``addcmul``) where autograd runs both squares' backwards and adds them (four passes over
-    ``[B, F, D]``; the FM layer was ~40 % of an FM training step at Criteo shape). Checked against
-    ``reference.fm``'s autograd gradient in the tests.
+    of all of ``e`` (reductions: no squared ``[B, F, D]`` tensor in memory).
+    Backward: ``d out / d e[f] = g * (s - e[f])``, one fused pass (``addcmul``) where autograd
+    runs both squares' backwards and adds them (four passes over ``[B, F, D]``; the FM layer was
+    ~40 % of an FM training step at Criteo shape). Checked against ``reference.fm``'s autograd
+    gradient in the tests.
     """
 
     @staticmethod

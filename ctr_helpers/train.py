@@ -224,7 +224,7 @@ class LazyAdam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._rows_this_step: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._rows_this_step = []  # (height, indices, rows, inverse) of _unique_rows, this step
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             dense_p, dense_g, dense_m, dense_v, c1, c2 = [], [], [], [], [], []
