@@ -141,6 +141,21 @@ def test_negative_index_and_unnamed_fields():
         model(x)
 
 
+@pytest.mark.parametrize("num_fields", [3, 12, 13, 39])
+def test_range_check_finds_offenders_at_any_number_of_fields(num_fields):
+    # the check reduces x in one pass up to 12 fields and in two beyond: both must see every
+    # kind of offender, in the first, a middle and the last field
+    dims = [2 + (f % 5) for f in range(num_fields)]
+    model = get_model("lr", dims)
+    x = torch.stack([torch.arange(64) % d for d in dims], dim=1)
+    model(x)  # in range: no error
+    for f, value in [(0, -1), (num_fields // 2, dims[num_fields // 2]), (num_fields - 1, 10**9)]:
+        bad = x.clone()
+        bad[40, f] = value
+        with pytest.raises(ValueError, match=rf"^field {f}: value {value} at row 40 is outside"):
+            model(bad)
+
+
 @pytest.mark.parametrize("name", ["lr", "deepfm", "autoint"])
 def test_wrong_dtype_is_a_clear_type_error(name):
     model = build(name)
