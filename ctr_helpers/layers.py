@@ -267,8 +267,8 @@ class FFMInteraction(nn.Module):
       zeroed ``[B, F, F, D]``).
     - **inference** (no gradients): gathers only the ``2 P`` vectors the pairs use, straight from
       the table viewed as ``[sum(field_dims) * F, D]`` (row ``r * F + j`` is feature ``r``'s vector
-      towards field ``j``), and one dot product per sample: less than half the memory traffic
-      of the full ``[B, F, F, D]`` lookup and its transposed product.
+      towards field ``j``), and one dot product per sample (an in-place product and a row sum):
+      no ``[B, F, F, D]`` lookup and no transposed product.
 
     Juan et al., RecSys 2016.
     """
