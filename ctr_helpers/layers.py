@@ -310,7 +310,7 @@ class FFMInteraction(nn.Module):
         width = pairs[1] * dim  # P * D (explicit: -1 is ambiguous for an empty batch)
         a = nn.functional.embedding(left, flat).view(x.shape[0], width)  # [B, P * D]
         b = nn.functional.embedding(right, flat).view(x.shape[0], width)
-        # one product in place and a row sum: 2.4x faster than a per-sample ``bmm`` dot (4096
+        # one product in place and a row sum: 1.9x faster than a per-sample ``bmm`` dot (4096
         # tiny matrix-vector products) at Frappe shape, 1.2x at Criteo shape. The table is
         # float32, so this stays float32 under autocast (neither op is on autocast's lists).
         return a.mul_(b).sum(dim=1)

@@ -69,10 +69,9 @@ class CTRModel(nn.Module):
     ``check_input(x)`` raises a clear error on a non-integer dtype, a wrong shape or number of
     fields, or an index outside its field's range (naming field, value, row and valid range).
     The range check is vectorised (per-field max and min, in one or two passes over ``x``
-    depending on the number of fields); the offender is searched
-    only on the error path. It is skipped while tracing / compiling (``torch.export``,
-    ``torch.compile``), where a data-dependent branch cannot be traced; set
-    ``validate_inputs = False`` to skip it in a
+    depending on the number of fields); the offender is searched only on the error path. It is
+    skipped while tracing / compiling (``torch.export``, ``torch.compile``), where a
+    data-dependent branch cannot be traced; set ``validate_inputs = False`` to skip it in a
     timing loop.
     """
 
