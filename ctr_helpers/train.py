@@ -249,7 +249,7 @@ class LazyAdam(torch.optim.Optimizer):
                     c2.append(math.sqrt(bc2))
             if dense_p:
                 self._dense_step(dense_p, dense_g, dense_m, dense_v, c1, c2, b1, b2, eps, wd)
-        self._rows_this_step = []
+        self._rows_this_step = []  # do not hold this step's index tensors until the next one
         return loss
 
     @staticmethod
@@ -287,7 +287,7 @@ class LazyAdam(torch.optim.Optimizer):
         the same height looked up with the same indices in one step (a model's linear term and
         its embeddings) share the result: the second one costs one comparison of the indices.
         """
-        cache = self.__dict__.setdefault("_rows_this_step", [])
+        cache = self._rows_this_step  # reset by every step()
         for height, seen, rows, inverse in cache:
             if height == p.shape[0] and seen.device == idx.device and torch.equal(seen, idx):
                 return rows, inverse
