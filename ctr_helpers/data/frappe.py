@@ -1,0 +1,308 @@
+"""Frappe: the BARS Frappe_x1 split, :func:`load_frappe` (train rebuilt from the raw log).
+
+Validation and test are NFM's libFM files exactly; NFM's train file is not published, so
+:func:`load_frappe` rebuilds it from the raw log in ``Mobile_Frappe.zip`` with the rule in
+:func:`_rebuild_frappe_train` and caches the result (``data/README.md`` has the details).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .containers import CTRDataset, CTRSplit
+from .download import _atomic_save_npz, fetch, get_cache_dir, sha256_file
+
+__all__ = ["FRAPPE_FIELDS", "FRAPPE_DIMS", "load_frappe", "read_libfm"]
+
+FRAPPE_FIELDS: list[str] = [
+    "user",
+    "item",
+    "daytime",
+    "weekday",
+    "isweekend",
+    "homework",
+    "cost",
+    "weather",
+    "country",
+    "city",
+]
+FRAPPE_DIMS: list[int] = [957, 4082, 7, 7, 2, 3, 2, 9, 80, 233]
+_FRAPPE_CSV = "Mobile_Frappe/frappe/frappe.csv"
+_FRAPPE_REBUILD_VERSION = 2  # bump when the rebuild rule changes, so old caches are ignored
+_FRAPPE_FILES = (
+    "frappe/Mobile_Frappe.zip",
+    "frappe/frappe.validation.libfm",
+    "frappe/frappe.test.libfm",
+)
+
+
+def read_libfm(
+    path: str | os.PathLike, field_dims: Sequence[int] = FRAPPE_DIMS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a libFM file with one ``idx:1`` per field, in field order (the NFM Frappe files).
+
+    Returns ``(x, y)``: int64 ``[N, F]`` per-field local indices (global index minus the field's
+    offset) and int64 ``[N]`` labels in {0, 1} (libFM's -1 becomes 0).
+    """
+    field_dims = list(field_dims)
+    n_fields = len(field_dims)
+    text = Path(path).read_text().replace(":1", " ")
+    tokens = np.array(text.split(), dtype=np.int64)
+    if tokens.size % (n_fields + 1):
+        raise ValueError(f"{path}: expected {n_fields} features on every line")
+    table = tokens.reshape(-1, n_fields + 1)
+    y = (table[:, 0] > 0).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(field_dims)[:-1]])
+    x = table[:, 1:] - offsets
+    bad = (x < 0) | (x >= np.asarray(field_dims))
+    if bad.any():
+        row, f = np.argwhere(bad)[0]
+        lo, hi = offsets[f], offsets[f] + field_dims[f] - 1
+        raise ValueError(
+            f"{path}, line {row + 1}: feature {table[row, f + 1]} is in position {f + 1} but "
+            f"outside that field's index range {lo}..{hi}"
+        )
+    return x, y
+
+
+def _frappe_raw(zip_path: Path) -> np.ndarray:
+    """The raw log as int64 ``[96203, 10]`` local indices, NFM's mapping (see data/README.md)."""
+    with zipfile.ZipFile(zip_path) as zf, zf.open(_FRAPPE_CSV) as f:
+        df = pd.read_csv(f, sep="\t", dtype=str)
+    cols = []
+    for name, dim in zip(FRAPPE_FIELDS, FRAPPE_DIMS, strict=True):
+        if name in ("user", "item"):
+            codes = df[name].astype(np.int64).to_numpy()
+            n_values = int(codes.max()) + 1
+        else:  # numbered in order of first appearance in frappe.csv
+            codes, uniques = pd.factorize(df[name])
+            n_values = len(uniques)
+        if n_values != dim or codes.min() < 0:
+            raise ValueError(f"{zip_path}: field {name!r} has {n_values} values, expected {dim}")
+        cols.append(codes)
+    return np.stack(cols, axis=1).astype(np.int64)
+
+
+def _pack(x: np.ndarray, dims: Sequence[int]) -> np.ndarray:
+    """One int64 key per row (mixed-radix number of its field values)."""
+    key = np.zeros(len(x), dtype=np.int64)
+    for f, d in enumerate(dims):
+        key = key * int(d) + x[:, f]
+    return key
+
+
+def _rank_within_key(key: np.ndarray) -> np.ndarray:
+    """For each position, how many earlier positions hold the same key (0 for the first)."""
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    rank = np.empty(len(key), dtype=np.int64)
+    rank[order] = np.arange(len(key)) - np.searchsorted(sorted_key, sorted_key, side="left")
+    return rank
+
+
+def _count_of(key: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each entry of ``key``, how many times it occurs in ``other``."""
+    values, counts = np.unique(other, return_counts=True)
+    pos = np.minimum(np.searchsorted(values, key), len(values) - 1)
+    return np.where(values[pos] == key, counts[pos], 0)
+
+
+def _rebuild_frappe_train(
+    raw: np.ndarray,
+    held_x: np.ndarray,
+    held_y: np.ndarray,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild NFM's Frappe train split from the raw log and the validation + test rows.
+
+    Positives: the raw rows left after removing the held-out positives (as a multiset).
+    Negatives: NFM gave every raw row 2 negatives with the row's user and context, so each
+    (user, context) owns 2 x (its raw rows) negative slots; the held-out negatives fill some of
+    them, train gets the rest. Each train negative gets an item drawn (with ``seed``) from the
+    items its user never used anywhere in the log, without replacement per user and avoiding
+    the user's held-out negative items. Rows come in raw-log order, each raw row followed by
+    its train negatives.
+    """
+    keep = _kept_positives(raw, held_x[held_y == 1])
+    slot_row, neg_slot = _free_negative_slots(raw, held_x[held_y == 0])
+    neg_x = raw[slot_row[neg_slot]].copy()
+    _draw_negative_items(neg_x, raw, held_x[held_y == 0], seed)
+    return _in_log_order(raw, keep, neg_x, slot_row, neg_slot)
+
+
+def _kept_positives(raw: np.ndarray, held_pos: np.ndarray) -> np.ndarray:
+    """Mask of the raw rows that stay train positives: one dropped per held-out positive."""
+    dims = FRAPPE_DIMS
+    raw_key = _pack(raw, dims)
+    held_pos_key = _pack(held_pos, dims)
+    keep = _rank_within_key(raw_key) >= _count_of(raw_key, held_pos_key)
+    if len(raw) - keep.sum() != len(held_pos_key):
+        raise ValueError(
+            "validation/test positives do not all match rows of the raw Frappe log; "
+            "the input files are not the NFM Frappe files"
+        )
+    return keep
+
+
+def _free_negative_slots(raw: np.ndarray, held_neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raw row of every negative slot (two per row) and the slots left for train.
+
+    A slot is keyed by (user, context) = every field but the item; each held-out negative
+    takes one slot with its key.
+    """
+    dims = FRAPPE_DIMS
+    ctx_cols = [0, *range(2, len(dims))]
+    ctx_dims = [dims[f] for f in ctx_cols]
+    slot_row = np.repeat(np.arange(len(raw)), 2)
+    slot_key = _pack(raw[slot_row][:, ctx_cols], ctx_dims)
+    held_neg_key = _pack(held_neg[:, ctx_cols], ctx_dims)
+    free = _rank_within_key(slot_key) >= _count_of(slot_key, held_neg_key)
+    if (~free).sum() != len(held_neg_key):
+        raise ValueError(
+            "validation/test negatives do not all keep the (user, context) of a raw Frappe row"
+        )
+    return slot_row, np.flatnonzero(free)
+
+
+def _draw_negative_items(
+    neg_x: np.ndarray, raw: np.ndarray, held_neg: np.ndarray, seed: int
+) -> None:
+    """Fill ``neg_x[:, 1]`` (in place) with items drawn with ``seed``, distinct per user.
+
+    NFM never repeats a (user, item) pair among a user's negatives (the 57,983 held-out
+    negatives are all distinct pairs; independent draws would repeat ~1,600 of them). So each
+    user's train negatives take distinct items, drawn without replacement from the items the
+    user never used and that none of the user's held-out negatives took: give every (user,
+    item) a random key, drop the forbidden ones, and take each user's smallest keys.
+    """
+    n_users, n_items = FRAPPE_DIMS[0], FRAPPE_DIMS[1]
+    allowed = np.ones((n_users, n_items), dtype=bool)
+    allowed[raw[:, 0], raw[:, 1]] = False
+    allowed[held_neg[:, 0], held_neg[:, 1]] = False
+    need = np.bincount(neg_x[:, 0], minlength=n_users)
+    short = np.flatnonzero(need > allowed.sum(axis=1))
+    if len(short):
+        raise ValueError(f"Frappe user {short[0]} has too few unused items for its negatives")
+    rng = np.random.default_rng(seed)
+    keys = np.where(allowed, rng.random((n_users, n_items)), 2.0)
+    ranked = np.argsort(keys, axis=1)  # per user: allowed items in random order first
+    items = ranked[np.arange(n_items) < need[:, None]]  # user-major, need[u] items each
+    by_user = np.argsort(neg_x[:, 0], kind="stable")
+    neg_x[by_user, 1] = items
+
+
+def _in_log_order(
+    raw: np.ndarray,
+    keep: np.ndarray,
+    neg_x: np.ndarray,
+    slot_row: np.ndarray,
+    neg_slot: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train rows in raw-log order: row i's positive (if kept), then its train negatives."""
+    pos_rows = np.flatnonzero(keep)
+    order_key = np.concatenate([pos_rows * 3, slot_row[neg_slot] * 3 + 1 + neg_slot % 2])
+    order = np.argsort(order_key, kind="stable")
+    x = np.concatenate([raw[pos_rows], neg_x])[order]
+    y = np.concatenate([np.ones(len(pos_rows)), np.zeros(len(neg_slot))])[order]
+    return x, y.astype(np.int64)
+
+
+def load_frappe(
+    data_home: str | os.PathLike | None = None,
+    seed: int = 2021,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> CTRDataset:
+    """The Frappe_x1 split of BARS (train 202,027 / val 57,722 / test 28,860 rows, 10 fields).
+
+    Validation and test are NFM's files exactly (the rows the BARS leaderboard reports on).
+    Train is rebuilt from the raw log in ``Mobile_Frappe.zip``: its 67,604 positives are the raw
+    rows not used as validation/test positives; its 134,423 negatives keep a raw row's user and
+    context and swap in an item that user never used, drawn with ``seed`` (NFM's own draw is
+    lost), so that every raw row has 2 negatives across the three splits.
+
+    Files are fetched into the data home (see :func:`fetch`); the rebuilt split is cached as an
+    ``.npz`` in :func:`get_cache_dir` (or ``cache_dir``), keyed by the seed and the input
+    checksums, so later calls only read it back.
+
+    Fields: user, item, daytime, weekday, isweekend, homework, cost, weather, country, city with
+    ``field_dims`` 957, 4082, 7, 7, 2, 3, 2, 9, 80, 233.
+    """
+    paths = [fetch(n, data_home, progress=progress) for n in _FRAPPE_FILES]
+    cache = _frappe_cache_path(paths, seed, cache_dir)
+    arrays = _read_npz(cache)
+    if arrays is None:
+        arrays = _build_frappe_arrays(paths, seed)
+        try:
+            _atomic_save_npz(cache, **arrays)
+        except OSError:
+            pass  # caching is an optimisation; an unwritable cache folder only costs a rebuild
+
+    def split(prefix: str) -> CTRSplit:
+        return CTRSplit(
+            torch.from_numpy(arrays[f"{prefix}_x"].astype(np.int64)),
+            torch.from_numpy(arrays[f"{prefix}_y"].astype(np.float32)),
+        )
+
+    return CTRDataset(
+        split("train"),
+        split("val"),
+        split("test"),
+        list(FRAPPE_FIELDS),
+        list(FRAPPE_DIMS),
+        "frappe_x1",
+        info={"seed": seed, "cache": cache},
+    )
+
+
+def _frappe_cache_path(
+    paths: Sequence[Path], seed: int, cache_dir: str | os.PathLike | None
+) -> Path:
+    """``frappe_x1_seed<seed>_<tag>.npz``, tag = hash of the rebuild version, seed and inputs."""
+    tag = hashlib.sha256(
+        f"v{_FRAPPE_REBUILD_VERSION}:{seed}:".encode()
+        + b"".join(sha256_file(p).encode() for p in paths)
+    ).hexdigest()[:16]
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else get_cache_dir()
+    return cache_root / f"frappe_x1_seed{seed}_{tag}.npz"
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a cached ``.npz``; None when it is missing or unreadable (then rebuild)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def _build_frappe_arrays(paths: Sequence[Path], seed: int) -> dict[str, np.ndarray]:
+    """Read validation and test, rebuild train: the six arrays, in the compact cached dtypes."""
+    zip_path, val_path, test_path = paths
+    val_x, val_y = read_libfm(val_path)
+    test_x, test_y = read_libfm(test_path)
+    train_x, train_y = _rebuild_frappe_train(
+        _frappe_raw(zip_path),
+        np.concatenate([val_x, test_x]),
+        np.concatenate([val_y, test_y]),
+        seed,
+    )
+    return {
+        "train_x": train_x.astype(np.int16),
+        "train_y": train_y.astype(np.int8),
+        "val_x": val_x.astype(np.int16),
+        "val_y": val_y.astype(np.int8),
+        "test_x": test_x.astype(np.int16),
+        "test_y": test_y.astype(np.int8),
+    }
