@@ -30,12 +30,18 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 import ctr_helpers
 from ctr_helpers import train as T
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctr_helpers.data import CTRDataset
 
 __all__ = ["BARS", "BARS_SOURCE", "PROTOCOL", "load_results", "main", "run_one", "summarize"]
 
@@ -128,7 +134,7 @@ def _write_atomic(path: Path, write) -> None:
 
 def run_one(
     name: str,
-    ds,
+    ds: CTRDataset,
     seed: int,
     *,
     epochs: int = 100,
@@ -138,7 +144,7 @@ def run_one(
 ) -> dict:
     """Train model ``name`` on ``ds`` (a ``CTRDataset``) with ``seed`` under the BARS protocol and
     return the result record (what the JSON file holds). Raises if training fails or diverges."""
-    from ctr_helpers.models import MODELS, count_parameters, get_model
+    from ctr_helpers.models import MODELS, get_model
 
     device = torch.device(device)
     T.seed_everything(seed)
@@ -166,9 +172,30 @@ def run_one(
     wall = time.perf_counter() - t0
     if not all(np.isfinite(v) for v in test.values()):
         raise FloatingPointError(f"{name} seed {seed}: non-finite test metrics {test}")
-    dataset = getattr(ds, "name", "frappe")
+    return _record(
+        name,
+        ds,
+        seed,
+        model,
+        regs,
+        hist,
+        test,
+        epochs=epochs,
+        wall=wall,
+        train_seconds=train_seconds,
+        device=device,
+        command=command,
+    )
+
+
+def _record(
+    name, ds, seed, model, regs, hist, test, *, epochs, wall, train_seconds, device, command
+) -> dict:
+    """The result record of one run: metrics, protocol, history and provenance."""
+    from ctr_helpers.models import count_parameters
+
     return dict(
-        dataset=dataset,
+        dataset=getattr(ds, "name", "frappe"),
         model=name,
         model_class=type(model).__name__,
         seed=seed,
@@ -200,7 +227,7 @@ def run_one(
     )
 
 
-def load_results(path: str | os.PathLike = "data/results/frappe"):
+def load_results(path: str | os.PathLike = "data/results/frappe") -> pd.DataFrame:
     """Every ``*.json`` result under ``path`` as a DataFrame, one row per model and seed, with
     the BARS numbers beside ours (``bars_auc``, ``bars_logloss``) and ``label`` (class name)."""
     import pandas as pd
@@ -233,7 +260,7 @@ def load_results(path: str | os.PathLike = "data/results/frappe"):
     return df.reset_index(drop=True)
 
 
-def summarize(results):
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Per model: our mean and std over seeds (test AUC, logloss), the BARS numbers and our
     difference from them."""
     g = results.groupby("model", sort=False)
@@ -280,7 +307,7 @@ def draw_figure(result_dir: Path) -> Path | None:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     from ctr_helpers.models import MODELS
 
     ap = argparse.ArgumentParser(
@@ -300,8 +327,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     ap.add_argument("--no-figure", action="store_true", help="do not redraw the figure")
-    args = ap.parse_args(argv)
+    return ap
 
+
+def _run_and_save(name: str, ds, seed: int, path: Path, args, command: str) -> bool:
+    """One run; its JSON written atomically only on success. False (and a traceback) on failure."""
+    print(f"[bench] {name} seed {seed} ...", file=sys.stderr, flush=True)
+    try:
+        rec = run_one(name, ds, seed, epochs=args.epochs, device=args.device, command=command)
+    except Exception:  # a failed run must not stop the others or touch a good result
+        traceback.print_exc()
+        return False
+    text = json.dumps(rec, indent=1)
+    _write_atomic(path, lambda tmp: tmp.write_text(text + "\n"))
+    print(
+        f"[bench] {name} seed {seed}: test AUC {rec['test_auc']:.4f} "
+        f"(BARS {(rec['bars'] or {}).get('auc', float('nan')):.4f}), logloss "
+        f"{rec['test_logloss']:.4f}, best epoch {rec['best_epoch']}, "
+        f"{rec['wall_seconds']:.0f} s -> {path}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ctr_helpers.models import MODELS
+
+    ap = _parser()
+    args = ap.parse_args(argv)
     names = [m.strip().lower() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in names if m not in MODELS]
     if unknown:
@@ -315,29 +369,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ds = load_frappe(args.data_home, seed=DATA_SEED)
     result_dir = Path(args.out) / args.dataset
-    failures = []
-    for name in names:
-        for seed in args.seeds:
-            path = result_dir / f"{name}_seed{seed}.json"
-            print(f"[bench] {name} seed {seed} ...", file=sys.stderr, flush=True)
-            try:
-                rec = run_one(
-                    name, ds, seed, epochs=args.epochs, device=args.device, command=command
-                )
-            except Exception:  # a failed run must not stop the others or touch a good result
-                traceback.print_exc()
-                failures.append((name, seed))
-                continue
-            text = json.dumps(rec, indent=1)
-            _write_atomic(path, lambda tmp, text=text: tmp.write_text(text + "\n"))
-            print(
-                f"[bench] {name} seed {seed}: test AUC {rec['test_auc']:.4f} "
-                f"(BARS {(rec['bars'] or {}).get('auc', float('nan')):.4f}), logloss "
-                f"{rec['test_logloss']:.4f}, best epoch {rec['best_epoch']}, "
-                f"{rec['wall_seconds']:.0f} s -> {path}",
-                file=sys.stderr,
-                flush=True,
-            )
+    failures = [
+        (name, seed)
+        for name in names
+        for seed in args.seeds
+        if not _run_and_save(name, ds, seed, result_dir / f"{name}_seed{seed}.json", args, command)
+    ]
     if not args.no_figure:
         fig_path = draw_figure(result_dir)
         if fig_path:

@@ -20,12 +20,12 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from ctr_helpers.metrics import EPS, _as_1d, _check
+from ctr_helpers.metrics import EPS, ArrayLike, _as_1d, _check
 
 __all__ = ["IsotonicCalibrator", "PlattScaler", "downsampling_correction"]
 
 
-def _to_logits(s, scores: str) -> np.ndarray:
+def _to_logits(s: ArrayLike, scores: str) -> np.ndarray:
     s = _as_1d(s, "scores")
     if np.isnan(s).any():
         raise ValueError(f"scores contain NaN at row {np.flatnonzero(np.isnan(s))[0]}")
@@ -43,10 +43,10 @@ def _to_logits(s, scores: str) -> np.ndarray:
 class _Calibrator:
     scores: str
 
-    def fit_transform(self, s, y) -> np.ndarray:
+    def fit_transform(self, s: ArrayLike, y: ArrayLike) -> np.ndarray:
         return self.fit(s, y).transform(s)
 
-    def _fit_inputs(self, s, y) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_inputs(self, s: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         z = _to_logits(s, self.scores)
         y, _ = _check(y, np.zeros_like(z), both_classes=True)
         if len(y) != len(z):
@@ -61,19 +61,19 @@ class PlattScaler(_Calibrator):
     fitting they are ``self.a`` and ``self.b``. ``a < 1`` means the model was over-confident.
     """
 
-    def __init__(self, scores: str = "auto"):
+    def __init__(self, scores: str = "auto") -> None:
         self.scores = scores
         self.a: float | None = None
         self.b: float | None = None
 
-    def fit(self, s, y) -> PlattScaler:
+    def fit(self, s: ArrayLike, y: ArrayLike) -> PlattScaler:
         z, y = self._fit_inputs(s, y)
         lr = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)
         lr.fit(z[:, None], y)
         self.a, self.b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
         return self
 
-    def transform(self, s) -> np.ndarray:
+    def transform(self, s: ArrayLike) -> np.ndarray:
         if self.a is None:
             raise RuntimeError("PlattScaler is not fitted yet: call .fit(scores, y) first")
         z = _to_logits(s, self.scores)
@@ -85,28 +85,31 @@ class IsotonicCalibrator(_Calibrator):
     in squared error (scikit-learn's ``IsotonicRegression``); scores outside the fitted range are
     clipped to it. The fitted model is ``self.model_``."""
 
-    def __init__(self, scores: str = "auto"):
+    def __init__(self, scores: str = "auto") -> None:
         self.scores = scores
         self.model_: IsotonicRegression | None = None
 
-    def fit(self, s, y) -> IsotonicCalibrator:
+    def fit(self, s: ArrayLike, y: ArrayLike) -> IsotonicCalibrator:
         z, y = self._fit_inputs(s, y)
         self.model_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(z, y)
         return self
 
-    def transform(self, s) -> np.ndarray:
+    def transform(self, s: ArrayLike) -> np.ndarray:
         if self.model_ is None:
             raise RuntimeError("IsotonicCalibrator is not fitted yet: call .fit(scores, y) first")
         return self.model_.predict(_to_logits(s, self.scores))
 
 
-def downsampling_correction(p, w: float):
+def downsampling_correction(p: ArrayLike, w: float) -> ArrayLike:
     """Undo negative downsampling: ``q = p / (p + (1 - p) / w)``.
 
     If a model was trained on data where each negative was kept with probability ``w`` (all
     positives kept), its odds are ``1 / w`` times too high; dividing the odds by ``1 / w`` gives
     the probability on the original data. ``p`` may be a float, NumPy array or torch tensor; the
     result has the same type.
+
+    >>> downsampling_correction(0.5, 0.1)  # odds 1 -> 0.1
+    0.09090909090909091
     """
     if not 0 < w <= 1:
         raise ValueError(f"w is the fraction of negatives kept, must be in (0, 1], got {w}")

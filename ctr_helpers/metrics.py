@@ -13,6 +13,8 @@ error, reliability diagrams).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
@@ -22,8 +24,11 @@ __all__ = ["auc", "ece", "logloss", "normalized_entropy", "reliability_curve"]
 # about 16 nats instead of infinity (the same convention as scikit-learn's log_loss).
 EPS = 1e-7
 
+#: What the metrics accept for ``y`` and ``p``: a NumPy array, a torch tensor or a list.
+ArrayLike = Any
 
-def _as_1d(a, name: str) -> np.ndarray:
+
+def _as_1d(a: ArrayLike, name: str) -> np.ndarray:
     if hasattr(a, "detach"):  # torch tensor
         a = a.detach().cpu().numpy()
     arr = np.asarray(a, dtype=np.float64)
@@ -34,7 +39,9 @@ def _as_1d(a, name: str) -> np.ndarray:
     return arr
 
 
-def _check(y, p, *, both_classes: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _check(
+    y: ArrayLike, p: ArrayLike, *, both_classes: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Return ``y`` and ``p`` as float64 vectors after checking them (see the module docstring)."""
     y = _as_1d(y, "y (labels)")
     p = _as_1d(p, "p (predicted probabilities)")
@@ -65,22 +72,30 @@ def _check(y, p, *, both_classes: bool = False) -> tuple[np.ndarray, np.ndarray]
     return y, p
 
 
-def auc(y, p) -> float:
+def auc(y: ArrayLike, p: ArrayLike) -> float:
     """Area under the ROC curve: the probability that a random click is ranked above a random
-    non-click (ties count half). 0.5 is a coin flip, 1.0 a perfect ranking."""
+    non-click (ties count half). 0.5 is a coin flip, 1.0 a perfect ranking.
+
+    >>> auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
     y, p = _check(y, p, both_classes=True)
     return float(roc_auc_score(y, p))
 
 
-def logloss(y, p) -> float:
+def logloss(y: ArrayLike, p: ArrayLike) -> float:
     """Mean binary cross-entropy ``-mean(y log p + (1 - y) log(1 - p))`` in nats, with ``p``
-    clipped to ``[1e-7, 1 - 1e-7]``."""
+    clipped to ``[1e-7, 1 - 1e-7]``.
+
+    >>> round(logloss([1, 0], [0.5, 0.5]), 6)  # log 2: a coin flip
+    0.693147
+    """
     y, p = _check(y, p)
     p = np.clip(p, EPS, 1 - EPS)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
-def normalized_entropy(y, p) -> float:
+def normalized_entropy(y: ArrayLike, p: ArrayLike) -> float:
     """Logloss divided by the entropy of the base rate, ``H(r) = -r log r - (1 - r) log(1 - r)``
     with ``r = mean(y)``: the logloss of always predicting the average CTR. Below 1 the model
     beats that constant; it makes loglosses comparable across data sets with different CTRs
@@ -98,7 +113,9 @@ def _bins(p: np.ndarray, n_bins: int) -> np.ndarray:
     return np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
 
 
-def reliability_curve(y, p, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reliability_curve(
+    y: ArrayLike, p: ArrayLike, n_bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Data for a reliability diagram, with ``n_bins`` equal-width bins of predicted probability.
 
     Returns ``(bin_mean_pred, bin_frac_pos, bin_count)``, three arrays over the **non-empty**
@@ -114,9 +131,13 @@ def reliability_curve(y, p, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, n
     return mean_pred, frac_pos, count[keep]
 
 
-def ece(y, p, n_bins: int = 10) -> float:
+def ece(y: ArrayLike, p: ArrayLike, n_bins: int = 10) -> float:
     """Expected calibration error: ``sum_b (n_b / N) * |mean_pred_b - frac_pos_b|`` over
     ``n_bins`` equal-width bins, the count-weighted gap of the reliability diagram from the
-    diagonal. 0 is perfectly calibrated (at this bin resolution)."""
+    diagonal. 0 is perfectly calibrated (at this bin resolution).
+
+    >>> round(ece([0, 1, 0, 1], [0.25, 0.25, 0.75, 0.75]), 6)  # each bin's rate is 0.5
+    0.25
+    """
     mean_pred, frac_pos, count = reliability_curve(y, p, n_bins)
     return float(np.sum(count * np.abs(mean_pred - frac_pos)) / count.sum())
