@@ -13,6 +13,9 @@ Inputs ``x`` are ``LongTensor[B, F]`` of *per-field* indices (field ``f`` takes 
 Nothing here loops over rows, fields or field pairs inside ``forward``: pairs come from cached
 ``triu_indices`` buffers. The slow, obvious twin of every layer lives in
 :mod:`ctr_helpers.reference`, and the tests check that both agree with shared weights.
+Where a forward calls ``_kernels.<name>``, the comment beside it gives the plain expression it
+computes; the fused autograd Functions and layout tricks live in :mod:`ctr_helpers._kernels`.
+Parameters are initialised by the policy in :mod:`ctr_helpers.init`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,16 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from ctr_helpers import _kernels
+from ctr_helpers.init import (
+    EMBEDDING_STD,
+    init_bilinear_,
+    init_cross_weight_,
+    init_embedding_,
+    init_glorot_normal_,
+    init_linear_,
+)
 
 __all__ = [
     "FeaturesEmbedding",
@@ -95,6 +108,9 @@ class FeaturesEmbedding(nn.Module):
     ``sparse=True`` gives sparse gradients (only the rows a batch used), which need a sparse-aware
     optimiser (``ctr_helpers.train.make_optimizer`` or ``torch.optim.SGD``/``SparseAdam``).
     Init ``N(0, init_std^2)`` with ``init_std = 1e-4``, as in FuxiCTR/BARS.
+
+    >>> FeaturesEmbedding([3, 4, 5], embed_dim=8)(torch.tensor([[0, 3, 4], [2, 0, 0]])).shape
+    torch.Size([2, 3, 8])
     """
 
     def __init__(
@@ -102,13 +118,13 @@ class FeaturesEmbedding(nn.Module):
         field_dims: Sequence[int],
         embed_dim: int,
         sparse: bool = True,
-        init_std: float = 1e-4,
+        init_std: float = EMBEDDING_STD,
     ) -> None:
         super().__init__()
         self.field_dims = _check_field_dims(field_dims)
         self.embed_dim = _check_positive("embed_dim", embed_dim)
         self.embedding = nn.Embedding(sum(self.field_dims), self.embed_dim, sparse=sparse)
-        nn.init.normal_(self.embedding.weight, std=init_std)
+        init_embedding_(self.embedding.weight, std=init_std)
         self.register_buffer("offsets", field_offsets(self.field_dims), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,51 +142,16 @@ class FeaturesLinear(nn.Module):
     almost-all-zero one-hot matrix (see ``reference.linear`` for the one-hot version).
     """
 
-    def __init__(self, field_dims: Sequence[int], sparse: bool = True, init_std: float = 1e-4):
+    def __init__(
+        self, field_dims: Sequence[int], sparse: bool = True, init_std: float = EMBEDDING_STD
+    ) -> None:
         super().__init__()
         self.weight = FeaturesEmbedding(field_dims, 1, sparse=sparse, init_std=init_std)
         self.bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        table = self.weight.embedding.weight
-        if torch.is_grad_enabled() and table.requires_grad:
-            # the embedding lookup gives the (sparse) gradient the optimiser expects
-            return self.weight(x).sum(dim=(1, 2)) + self.bias
-        # no gradient needed: a flat gather from the [V] column is ~3x faster than a [V, 1] lookup
-        idx = (x + self.weight.offsets).view(-1)
-        return table.view(-1).index_select(0, idx).view(x.shape).sum(dim=1) + self.bias
-
-
-class _FMPairSum(torch.autograd.Function):
-    """``0.5 * sum_d ((sum_f e[f, d])^2 - sum_f e[f, d]^2)`` for ``e: [B, F, D]``, hand-written
-    backward.
-
-    Forward: the field sum ``s = sum_f e[f]`` ``[B, D]``, its squared norm and the squared norm
-    of all of ``e`` (reductions: no squared ``[B, F, D]`` tensor in memory).
-    Backward: ``d out / d e[f] = g * (s - e[f])``, one fused pass (``addcmul``) where autograd
-    runs both squares' backwards and adds them (four passes over ``[B, F, D]``; the FM layer was
-    ~40 % of an FM training step at Criteo shape). Checked against ``reference.fm``'s autograd
-    gradient in the tests.
-    """
-
-    @staticmethod
-    def pair_sum(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The FM term ``[B]`` and the field sum ``s`` ``[B, D]`` it was computed from."""
-        s = e.sum(dim=1)  # [B, D]
-        flat = e.reshape(e.shape[0], e.shape[1] * e.shape[2])  # explicit: -1 fails on 0 rows
-        return 0.5 * (torch.linalg.vecdot(s, s) - torch.linalg.vector_norm(flat, dim=1).square()), s
-
-    @staticmethod
-    def forward(ctx, e: torch.Tensor) -> torch.Tensor:
-        out, s = _FMPairSum.pair_sum(e)
-        ctx.save_for_backward(e, s)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        e, s = ctx.saved_tensors
-        g = grad_out.to(e.dtype)
-        return torch.addcmul((g.unsqueeze(1) * s).unsqueeze(1), e, g.view(-1, 1, 1), value=-1)
+        # self.weight(x).sum(dim=(1, 2)) + self.bias
+        return _kernels.features_linear_sum(self.weight, x) + self.bias
 
 
 class FMInteraction(nn.Module):
@@ -181,14 +162,16 @@ class FMInteraction(nn.Module):
 
     The identity holds per embedding dimension ``d``, so the field sum runs over dim 1 and only
     then over ``d``; flattening to ``[B, F * D]`` first would mix dimensions and is wrong. (The
-    second term is the same either way: every square counted once.) The computation and its
-    gradient are :class:`_FMPairSum`. Rendle, "Factorization Machines", ICDM 2010.
+    second term is the same either way: every square counted once.) The gradient is fused by
+    hand (``_kernels.fm_pair_sum``). Rendle, "Factorization Machines", ICDM 2010.
+
+    >>> FMInteraction()(torch.ones(2, 3, 4))  # 3 pairs of <1, 1> = 4 each
+    tensor([12., 12.])
     """
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and e.requires_grad:
-            return _FMPairSum.apply(e)
-        return _FMPairSum.pair_sum(e)[0]  # the same sums without autograd's bookkeeping
+        # 0.5 * (e.sum(dim=1).square() - e.square().sum(dim=1)).sum(dim=1)
+        return _kernels.fm_pair_sum(e)
 
 
 class FieldAwareEmbedding(nn.Module):
@@ -208,7 +191,7 @@ class FieldAwareEmbedding(nn.Module):
         field_dims: Sequence[int],
         embed_dim: int,
         sparse: bool = True,
-        init_std: float = 1e-4,
+        init_std: float = EMBEDDING_STD,
     ) -> None:
         super().__init__()
         self.field_dims = _check_field_dims(field_dims)
@@ -223,53 +206,15 @@ class FieldAwareEmbedding(nn.Module):
         return e.view(x.shape[0], self.num_fields, self.num_fields, self.embed_dim)
 
 
-class _FFMPairSum(torch.autograd.Function):
-    """``sum_{i<j} <e[:, i, j], e[:, j, i]>`` for ``e: [B, F, F, D]``, with a hand-written backward.
-
-    Forward: the sum over *all* ``(i, j)`` of ``<e[i, j], e[j, i]>`` counts every pair twice plus
-    the diagonal ``<e[i, i], e[i, i]>``, so the pairs are ``(total - diagonal) / 2``: one product
-    and one full reduction, no ``[B, F, F]`` intermediate (reducing over the last axis of 16 is
-    the slow part of a per-pair sum on CPU).
-    Backward: ``e[i, j]`` appears in exactly one pair (with ``e[j, i]``) when ``i != j``, so
-    ``d out / d e[i, j] = g * e[j, i]`` off the diagonal and 0 on it: one product, where autograd
-    would run two and add them. Checked against ``reference.ffm``'s autograd gradient in the tests.
-    """
-
-    @staticmethod
-    def forward(ctx, e: torch.Tensor, off_diagonal: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(e, off_diagonal)
-        total = (e * e.transpose(1, 2)).sum(dim=(1, 2, 3))
-        diag = torch.diagonal(e, dim1=1, dim2=2)  # [B, D, F]: e[:, i, i]
-        return 0.5 * (total - (diag * diag).sum(dim=(1, 2)))
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        e, off_diagonal = ctx.saved_tensors
-        weight = grad_out[:, None, None] * off_diagonal  # [B, F, F]
-        grad = torch.empty_like(e, memory_format=torch.contiguous_format)
-        # written straight into a contiguous buffer: the embedding's backward needs one, and
-        # ``e.transpose(1, 2) * w`` would come out in the transposed layout and be copied.
-        torch.mul(e.transpose(1, 2), weight.unsqueeze(-1), out=grad)
-        return grad, None
-
-
 class FFMInteraction(nn.Module):
     """FFM pairwise term, vectorised over the ``P`` field pairs.
 
     ``x: [B, F]`` -> ``[B]``; ``sum_{i<j} <e[i, j], e[j, i]>`` where ``e[i, j]`` is field ``i``'s
     vector towards field ``j`` (see :class:`FieldAwareEmbedding`).
 
-    Two paths, the same number (tested against ``reference.ffm``):
-
-    - **training** (gradients on): one gather of every feature's ``F`` vectors, ``[B, F, F, D]``,
-      then :class:`_FFMPairSum`, which multiplies ``e`` by its field-transpose once forward and
-      once backward (a gather of only the ``i < j`` halves would make the backward scatter into a
-      zeroed ``[B, F, F, D]``).
-    - **inference** (no gradients): gathers only the ``2 P`` vectors the pairs use, straight from
-      the table viewed as ``[sum(field_dims) * F, D]`` (row ``r * F + j`` is feature ``r``'s vector
-      towards field ``j``), and one dot product per sample (an in-place product and a row sum):
-      no ``[B, F, F, D]`` lookup and no transposed product.
-
+    ``_kernels.ffm_pair_sum`` computes it two ways, the same number (tested against
+    ``reference.ffm``): while training, one ``[B, F, F, D]`` lookup and a hand-written backward;
+    without gradients, a gather of only the ``2 P`` vectors the pairs use.
     Juan et al., RecSys 2016.
     """
 
@@ -278,7 +223,7 @@ class FFMInteraction(nn.Module):
         field_dims: Sequence[int],
         embed_dim: int,
         sparse: bool = True,
-        init_std: float = 1e-4,
+        init_std: float = EMBEDDING_STD,
     ) -> None:
         super().__init__()
         self.embedding = FieldAwareEmbedding(
@@ -292,28 +237,8 @@ class FFMInteraction(nn.Module):
         self.register_buffer("off_diagonal", off_diagonal, persistent=False)  # [F, F]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.embedding.embedding.embedding.weight
-        if torch.is_grad_enabled() and weight.requires_grad:
-            e = self.embedding(x)  # [B, F, F, D]: e[b, i, j] = field i towards field j
-            return _FFMPairSum.apply(e, self.off_diagonal.to(e.dtype))
-        return self._pairs_without_grad(x, weight)
-
-    def _pairs_without_grad(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        num_fields, dim = self.embedding.num_fields, self.embedding.embed_dim
-        flat = weight.view(-1, dim)  # [sum(field_dims) * F, D]
-        base = (x + self.embedding.embedding.offsets) * num_fields  # first flat row, [B, F]
-        # ``gather`` along the field axis: ``index_select(base, 1, rows)`` takes a per-element
-        # path on CPU, 7x slower (0.46 ms of a 4 ms Frappe-shape batch for each of the two)
-        pairs = (x.shape[0], len(self.rows))
-        left = torch.gather(base, 1, self.rows.expand(pairs)).add_(self.cols)  # v[x_i] towards j
-        right = torch.gather(base, 1, self.cols.expand(pairs)).add_(self.rows)  # v[x_j] towards i
-        width = pairs[1] * dim  # P * D (explicit: -1 is ambiguous for an empty batch)
-        a = nn.functional.embedding(left, flat).view(x.shape[0], width)  # [B, P * D]
-        b = nn.functional.embedding(right, flat).view(x.shape[0], width)
-        # one product in place and a row sum: 1.9x faster than a per-sample ``bmm`` dot (4096
-        # tiny matrix-vector products) at Frappe shape, 1.2x at Criteo shape. The table is
-        # float32, so this stays float32 under autocast (neither op is on autocast's lists).
-        return a.mul_(b).sum(dim=1)
+        # e = self.embedding(x); (e[:, rows, cols] * e[:, cols, rows]).sum(dim=(1, 2))
+        return _kernels.ffm_pair_sum(self.embedding, x, self.rows, self.cols, self.off_diagonal)
 
 
 class CIN(nn.Module):
@@ -352,7 +277,8 @@ class CIN(nn.Module):
             last = k == len(self.layer_sizes) - 1
             if split_half and not last and size % 2:
                 raise ValueError(f"split_half needs even hidden CIN layer sizes, got {size}")
-            self.compress.append(nn.Conv1d(prev * self.num_fields, size, kernel_size=1, bias=bias))
+            conv = nn.Conv1d(prev * self.num_fields, size, kernel_size=1, bias=bias)
+            self.compress.append(init_linear_(conv))
             prev = size // 2 if split_half and not last else size
             out_dim += size // 2 if split_half and not last else size
         self.output_dim = out_dim
@@ -364,29 +290,8 @@ class CIN(nn.Module):
         polynomial of degree ``k + 1`` in ``e``: without bias, scaling ``e`` by ``t`` scales it by
         ``t^(k + 1)``.
         """
-        # Work in a [B, D, H] layout: the outer product is then [B, D, H_{k-1} * F] and the
-        # 1x1 compression is one [B * D, H_{k-1} * F] @ [H_{k-1} * F, H_k] matmul: on CPU much
-        # faster than Conv1d over length-D sequences (same weights and maths; the xDeepFM
-        # training step at Frappe shape ran ~1.4x faster).
-        batch = e.shape[0]
-        # contiguous: the products below then come out in the [B, D, H, F] order, so the reshape
-        # is a plain view and the compression one matmul; from a transposed view the product kept
-        # e's order and, without gradients, matmul broadcast the weight to a [B, H*F, H_k] copy
-        # (xDeepFM inference at Criteo shape: 1 s per batch in that copy)
-        x0 = e.transpose(1, 2).contiguous()  # [B, D, F]
-        hidden, outputs = x0, []
-        for k, conv in enumerate(self.compress):
-            z = hidden.unsqueeze(3) * x0.unsqueeze(2)  # [B, D, H_{k-1}, F]
-            width = z.shape[2] * z.shape[3]  # H_{k-1} * F (not -1: an empty batch has no size)
-            xk = nn.functional.linear(z.reshape(batch, self.embed_dim, width), conv.weight[:, :, 0])
-            if conv.bias is not None:
-                xk = xk + conv.bias
-            outputs.append(xk.transpose(1, 2))  # [B, H_k, D]
-            if self.split_half and k < len(self.compress) - 1:
-                hidden = xk[:, :, : xk.shape[2] // 2]
-            else:
-                hidden = xk
-        return outputs
+        # per layer: z = einsum("bhd,bfd->bhfd", hidden, e).reshape(B, H * F, D); conv(z)
+        return _kernels.cin_layer_outputs(e, self.compress, self.split_half)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         pooled = []
@@ -411,8 +316,7 @@ class CrossNetwork(nn.Module):
         super().__init__()
         self.input_dim = _check_positive("input_dim", input_dim)
         self.num_layers = _check_positive("num_layers", num_layers)
-        bound = 1 / math.sqrt(self.input_dim)  # the nn.Linear(d, 1) default
-        self.weight = nn.Parameter(torch.empty(num_layers, input_dim).uniform_(-bound, bound))
+        self.weight = nn.Parameter(init_cross_weight_(torch.empty(num_layers, input_dim)))
         self.bias = nn.Parameter(torch.zeros(num_layers, input_dim)) if bias else None
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
@@ -446,13 +350,13 @@ class CrossNetworkV2(nn.Module):
         self.low_rank = None if low_rank is None else _check_positive("low_rank", low_rank)
         if low_rank is None:
             self.layers = nn.ModuleList(
-                nn.Linear(input_dim, input_dim, bias=bias) for _ in range(num_layers)
+                init_linear_(nn.Linear(input_dim, input_dim, bias=bias)) for _ in range(num_layers)
             )
         else:
             self.layers = nn.ModuleList(
                 nn.Sequential(
-                    nn.Linear(input_dim, low_rank, bias=False),  # V_l^T
-                    nn.Linear(low_rank, input_dim, bias=bias),  # U_l (+ b_l)
+                    init_linear_(nn.Linear(input_dim, low_rank, bias=False)),  # V_l^T
+                    init_linear_(nn.Linear(low_rank, input_dim, bias=bias)),  # U_l (+ b_l)
                 )
                 for _ in range(num_layers)
             )
@@ -514,11 +418,11 @@ class InteractingLayer(nn.Module):
     def reset_parameters(self) -> None:
         """Glorot-normal projections (Glorot & Bengio, AISTATS 2010), as FuxiCTR/BARS initialise
         every linear layer. PyTorch's default (uniform, std ``1/sqrt(3 fan_in)``) makes a deep
-        stack of these layers start smaller and, under the BARS protocol on Frappe, learn
-        visibly slower (validation AUC after one epoch 0.912 against 0.929, seed 2021)."""
+        stack of these layers start smaller and learn visibly slower under the BARS protocol.
+        The package's whole policy is in :mod:`ctr_helpers.init`."""
         for proj in (self.query, self.key, self.value, self.residual):
             if proj is not None:
-                nn.init.xavier_normal_(proj.weight)
+                init_glorot_normal_(proj)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:  # [B, F, H * d_h] -> [B, H, F, d_h]
         return t.view(t.shape[0], t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
@@ -526,15 +430,11 @@ class InteractingLayer(nn.Module):
     def forward(
         self, e: torch.Tensor, return_attention: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        # Per head the scores are laid out keys-first, [B, H, F_key, F_query]: on CPU a softmax
-        # over a short last axis (F is ~10-40 here) is several times slower than one over the
-        # second-last axis, so it runs over the keys there and the weights are read back
-        # transposed (a view, no copy).
         q, k, v = self._heads(self.query(e)), self._heads(self.key(e)), self._heads(self.value(e))
-        scores_t = k @ q.transpose(-1, -2)  # [B, H, F_key, F_query]
-        if self.scaled:
-            scores_t = scores_t / math.sqrt(self.head_dim)
-        attention = scores_t.softmax(dim=-2).transpose(-1, -2)  # [B, H, F_query, F_key]
+        # (q @ k.transpose(-1, -2) [/ sqrt(d_h)]).softmax(dim=-1): [B, H, F_query, F_key]
+        attention = _kernels.attention_weights(
+            q, k, math.sqrt(self.head_dim) if self.scaled else None
+        )
         out = (attention @ v).transpose(1, 2).reshape(e.shape[0], e.shape[1], self.attention_dim)
         if self.use_residual:
             out = out + (e if self.residual is None else self.residual(e))
@@ -563,9 +463,9 @@ class SENet(nn.Module):
             raise ValueError(f"reduction_ratio must be positive, got {reduction_ratio}")
         self.reduced = max(1, int(num_fields // reduction_ratio))
         self.excite = nn.Sequential(
-            nn.Linear(num_fields, self.reduced, bias=False),
+            init_linear_(nn.Linear(num_fields, self.reduced, bias=False)),
             nn.ReLU(),
-            nn.Linear(self.reduced, num_fields, bias=False),
+            init_linear_(nn.Linear(self.reduced, num_fields, bias=False)),
             nn.Sigmoid(),
         )
         self.last_gates: torch.Tensor | None = None
@@ -579,28 +479,6 @@ class SENet(nn.Module):
         return (out, gates) if return_gates else out
 
 
-class _SelectFields(torch.autograd.Function):
-    """``e[:, index]`` for ``e: [B, F, D]`` and a fixed field index ``[P]`` (a pair's left or
-    right field), with a faster backward.
-
-    The gradient of a field is the sum of the gradients of the pairs that selected it:
-    ``grad_e = einsum("bpd,pf->bfd", grad, onehot)`` with the ``[P, F]`` one-hot selection
-    matrix, one matrix product. Autograd's own backward for indexing is an accumulating
-    ``index_put_`` that is 2x (Criteo shape) to 5x (Frappe shape) slower on CPU; the forward is
-    ``index_select``, ~4x faster than ``e[:, index]`` at Frappe shape.
-    """
-
-    @staticmethod
-    def forward(ctx, e: torch.Tensor, index: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(onehot)
-        return torch.index_select(e, 1, index)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (onehot,) = ctx.saved_tensors
-        return torch.einsum("bpd,pf->bfd", grad, onehot.to(grad.dtype)), None, None
-
-
 class BilinearInteraction(nn.Module):
     """FiBiNet bilinear interaction, one vector per field pair.
 
@@ -608,8 +486,10 @@ class BilinearInteraction(nn.Module):
     (``"field_all"``: ``D^2`` weights), one per left field (``"field_each"``: ``F D^2``) or one per
     pair (``"field_interaction"``: ``P D^2``).
 
-    ``e_i W`` is one einsum over all fields (or pairs); pairs come from cached ``triu_indices``.
-    Huang et al., "FiBiNET", RecSys 2019.
+    ``e_i W`` is one einsum over all fields (or pairs); pairs come from cached ``triu_indices``
+    and are gathered by ``_kernels.select_fields`` (``e[:, index]`` with a faster backward).
+    Under ``torch.autocast`` the pairs are built in the autocast dtype (they feed the MLP's
+    first matmul, which rounds them to it anyway). Huang et al., "FiBiNET", RecSys 2019.
     """
 
     TYPES = ("field_all", "field_each", "field_interaction")
@@ -629,8 +509,7 @@ class BilinearInteraction(nn.Module):
             "field_each": (num_fields, embed_dim, embed_dim),
             "field_interaction": (len(rows), embed_dim, embed_dim),
         }[bilinear_type]
-        # Xavier-normal scale for every D x D matrix.
-        self.weight = nn.Parameter(torch.randn(shape) * math.sqrt(1.0 / embed_dim))
+        self.weight = nn.Parameter(init_bilinear_(torch.empty(shape)))
         pairs = torch.arange(len(rows))
         for name, index in (("rows", rows), ("cols", cols)):
             onehot = torch.zeros(len(rows), num_fields)
@@ -638,21 +517,16 @@ class BilinearInteraction(nn.Module):
             self.register_buffer(f"{name}_onehot", onehot, persistent=False)  # [P, F]
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(e.device.type):
-            # Under mixed precision the pairs go straight into the MLP's first (bfloat16)
-            # matmul: building them in bfloat16 halves the memory they move ([B, P, D] is
-            # 194 MB per branch in float32 at Criteo shape) at the rounding autocast applies
-            # to them anyway.
-            e = e.to(torch.get_autocast_dtype(e.device.type))
+        e = _kernels.to_autocast_dtype(e)  # bfloat16 inside torch.autocast, else unchanged
         weight = self.weight.to(e.dtype)
-        right = _SelectFields.apply(e, self.cols, self.cols_onehot)  # [B, P, D]
-        if self.bilinear_type == "field_all":
-            left = _SelectFields.apply(e @ weight, self.rows, self.rows_onehot)
-        elif self.bilinear_type == "field_each":
+        right = _kernels.select_fields(e, self.cols, self.cols_onehot)  # e[:, cols]: [B, P, D]
+        if self.bilinear_type == "field_all":  # (e @ W)[:, rows]
+            left = _kernels.select_fields(e @ weight, self.rows, self.rows_onehot)
+        elif self.bilinear_type == "field_each":  # einsum("bfd,fde->bfe", e, W)[:, rows]
             left = torch.einsum("bfd,fde->bfe", e, weight)
-            left = _SelectFields.apply(left, self.rows, self.rows_onehot)
-        else:
-            left = _SelectFields.apply(e, self.rows, self.rows_onehot)
+            left = _kernels.select_fields(left, self.rows, self.rows_onehot)
+        else:  # einsum("bpd,pde->bpe", e[:, rows], W)
+            left = _kernels.select_fields(e, self.rows, self.rows_onehot)
             left = torch.einsum("bpd,pde->bpe", left, weight)
         return left * right
 
@@ -680,7 +554,7 @@ class MLP(nn.Module):
         width = input_dim
         for size in hidden:
             size = _check_positive("hidden layer size", size)
-            blocks.append(nn.Linear(width, size))
+            blocks.append(init_linear_(nn.Linear(width, size)))
             if batch_norm:
                 blocks.append(nn.BatchNorm1d(size))
             blocks.append(nn.ReLU())
@@ -688,7 +562,7 @@ class MLP(nn.Module):
                 blocks.append(nn.Dropout(dropout))
             width = size
         if output_dim is not None:
-            blocks.append(nn.Linear(width, _check_positive("output_dim", output_dim)))
+            blocks.append(init_linear_(nn.Linear(width, _check_positive("output_dim", output_dim))))
             width = output_dim
         self.net = nn.Sequential(*blocks)
         self.output_dim = width

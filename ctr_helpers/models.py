@@ -12,16 +12,22 @@ BARS used (``emb_reg`` on the embedding tables, ``net_reg`` on the rest) for ``t
 ``torch.optim.SGD``; ``sparse=False`` works with any optimiser.
 
 Models are also reachable by name: ``get_model("deepfm", field_dims)``; see ``MODELS``.
+Parameters are initialised by the policy in :mod:`ctr_helpers.init`.
+
+>>> model = get_model("deepfm", [3, 5, 2], embed_dim=4, hidden=(8,))
+>>> model(torch.tensor([[0, 4, 1], [2, 0, 0]])).shape
+torch.Size([2])
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ctr_helpers.init import init_glorot_normal_, init_linear_
 from ctr_helpers.layers import (
     CIN,
     MLP,
@@ -57,9 +63,8 @@ __all__ = [
 
 MLP_400x3 = (400, 400, 400)
 
-# ``aminmax(x, dim=0)`` over a [4096, F] batch (fresh from memory, 2 threads) beats ``x.min()`` +
-# ``x.amax(dim=0)`` for few fields and falls far behind for many: F = 10 31 vs 43 us, F = 16 56 vs
-# 28, F = 39 299 vs 107 (benchmarks/README.md). The range check picks by the number of fields.
+# ``aminmax(x, dim=0)`` beats ``x.min()`` + ``x.amax(dim=0)`` for few fields and falls far behind
+# for many (timings in benchmarks/README.md); the range check picks by the number of fields.
 _ONE_PASS_MAX_FIELDS = 12
 
 
@@ -145,7 +150,14 @@ class CTRModel(nn.Module):
                 f"0..{self.field_dims[f] - 1}{more}"
             )
 
-    def _mlp(self, input_dim: int, hidden, dropout, batch_norm, output_dim=1) -> MLP:
+    def _mlp(
+        self,
+        input_dim: int,
+        hidden: Sequence[int],
+        dropout: float,
+        batch_norm: bool,
+        output_dim: int | None = 1,
+    ) -> MLP:
         return MLP(input_dim, hidden, dropout=dropout, batch_norm=batch_norm, output_dim=output_dim)
 
 
@@ -154,7 +166,14 @@ class LR(CTRModel):
 
     bars = dict(emb_reg=1e-5, net_reg=0.0)
 
-    def __init__(self, field_dims, embed_dim=10, *, sparse=True, field_names=None):
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
+        *,
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
 
@@ -168,7 +187,14 @@ class FM(CTRModel):
 
     bars = dict(emb_reg=5e-6, net_reg=0.0)
 
-    def __init__(self, field_dims, embed_dim=10, *, sparse=True, field_names=None):
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
+        *,
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
@@ -184,7 +210,14 @@ class FFM(CTRModel):
 
     bars = dict(emb_reg=1e-6, net_reg=0.0)
 
-    def __init__(self, field_dims, embed_dim=10, *, sparse=True, field_names=None):
+    def __init__(
+        self,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
+        *,
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
         self.ffm = FFMInteraction(field_dims, embed_dim, sparse=sparse)
@@ -201,15 +234,15 @@ class DNN(CTRModel):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        hidden=MLP_400x3,
-        dropout=0.2,
-        batch_norm=True,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.2,
+        batch_norm: bool = True,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
@@ -230,15 +263,15 @@ class DeepFM(CTRModel):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        hidden=MLP_400x3,
-        dropout=0.2,
-        batch_norm=True,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.2,
+        batch_norm: bool = True,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
@@ -261,22 +294,22 @@ class xDeepFM(CTRModel):  # the paper's spelling
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        hidden=MLP_400x3,
-        dropout=0.2,
-        batch_norm=True,
-        cin_layers=(64,),
-        split_half=False,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.2,
+        batch_norm: bool = True,
+        cin_layers: Sequence[int] = (64,),
+        split_half: bool = False,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
         self.cin = CIN(self.num_fields, embed_dim, cin_layers, split_half=split_half)
-        self.cin_out = nn.Linear(self.cin.output_dim, 1)
+        self.cin_out = init_linear_(nn.Linear(self.cin.output_dim, 1))
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -296,22 +329,22 @@ class DCN(CTRModel):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        hidden=MLP_400x3,
-        dropout=0.2,
-        batch_norm=True,
-        num_cross_layers=3,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.2,
+        batch_norm: bool = True,
+        num_cross_layers: int = 3,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         d = self.num_fields * embed_dim
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
         self.cross = CrossNetwork(d, num_cross_layers)
         self.mlp = self._mlp(d, hidden, dropout, batch_norm, output_dim=None)
-        self.out = nn.Linear(d + self.mlp.output_dim, 1)
+        self.out = init_linear_(nn.Linear(d + self.mlp.output_dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -331,18 +364,18 @@ class DCNv2(CTRModel):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        hidden=MLP_400x3,
-        dropout=0.4,
-        batch_norm=True,
-        num_cross_layers=4,
-        low_rank=None,
-        structure="parallel",
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.4,
+        batch_norm: bool = True,
+        num_cross_layers: int = 4,
+        low_rank: int | None = None,
+        structure: str = "parallel",
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         if structure not in ("parallel", "stacked"):
             raise ValueError(f"structure must be 'parallel' or 'stacked', got {structure!r}")
@@ -352,7 +385,7 @@ class DCNv2(CTRModel):
         self.cross = CrossNetworkV2(d, num_cross_layers, low_rank=low_rank)
         self.mlp = self._mlp(d, hidden, dropout, batch_norm, output_dim=None)
         out_dim = self.mlp.output_dim + (d if structure == "parallel" else 0)
-        self.out = nn.Linear(out_dim, 1)
+        self.out = init_linear_(nn.Linear(out_dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -375,21 +408,21 @@ class AutoInt(CTRModel):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        num_attention_layers=6,
-        num_heads=4,
-        attention_dim=128,
-        use_residual=True,
-        scaled=False,
-        layer_norm=False,
-        hidden=(),
-        dropout=0.0,
-        batch_norm=True,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        num_attention_layers: int = 6,
+        num_heads: int = 4,
+        attention_dim: int = 128,
+        use_residual: bool = True,
+        scaled: bool = False,
+        layer_norm: bool = False,
+        hidden: Sequence[int] = (),
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
         dims = [embed_dim] + [attention_dim] * num_attention_layers
@@ -397,9 +430,8 @@ class AutoInt(CTRModel):
             InteractingLayer(d_in, attention_dim, num_heads, use_residual, scaled, layer_norm)
             for d_in in dims[:-1]
         )
-        self.attention_out = nn.Linear(self.num_fields * dims[-1], 1)
-        nn.init.xavier_normal_(self.attention_out.weight)  # as the attention layers (and BARS)
-        nn.init.zeros_(self.attention_out.bias)
+        # Glorot-normal, zero bias: as the attention layers (and BARS)
+        self.attention_out = init_glorot_normal_(nn.Linear(self.num_fields * dims[-1], 1))
         self.mlp = (
             self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm) if hidden else None
         )
@@ -432,21 +464,21 @@ class AutoIntPlus(AutoInt):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        num_attention_layers=5,
-        num_heads=4,
-        attention_dim=128,
-        use_residual=True,
-        scaled=True,
-        layer_norm=True,
-        hidden=MLP_400x3,
-        dropout=0.1,
-        batch_norm=True,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        num_attention_layers: int = 5,
+        num_heads: int = 4,
+        attention_dim: int = 128,
+        use_residual: bool = True,
+        scaled: bool = True,
+        layer_norm: bool = True,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.1,
+        batch_norm: bool = True,
+    ) -> None:
         super().__init__(
             field_dims,
             embed_dim,
@@ -476,17 +508,17 @@ class FiBiNet(CTRModel):
 
     def __init__(
         self,
-        field_dims,
-        embed_dim=10,
+        field_dims: Sequence[int],
+        embed_dim: int = 10,
         *,
-        sparse=True,
-        field_names=None,
-        hidden=MLP_400x3,
-        dropout=0.3,
-        batch_norm=True,
-        bilinear_type="field_all",
-        reduction_ratio=2,
-    ):
+        sparse: bool = True,
+        field_names: Sequence[str] | None = None,
+        hidden: Sequence[int] = MLP_400x3,
+        dropout: float = 0.3,
+        batch_norm: bool = True,
+        bilinear_type: str = "field_all",
+        reduction_ratio: float = 2,
+    ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         if self.num_fields < 2:
             raise ValueError(
@@ -528,7 +560,9 @@ MODELS: dict[str, type[CTRModel]] = {
 }
 
 
-def get_model(name: str, field_dims: Sequence[int], embed_dim: int = 10, **options) -> CTRModel:
+def get_model(
+    name: str, field_dims: Sequence[int], embed_dim: int = 10, **options: Any
+) -> CTRModel:
     """Build a model by registry name (case-insensitive), e.g. ``get_model("dcnv2", dims)``."""
     key = name.lower()
     if key not in MODELS:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from ctr_helpers import layers, reference
+from ctr_helpers import _kernels, layers, reference
 
 BATCHES = [1, 64]
 FIELD_COUNTS = [2, 10]
@@ -113,7 +113,7 @@ def test_fm_gradient_matches_the_reference(batch, F):
 
 def test_fm_pair_sum_gradcheck():
     e = torch.randn(3, 4, 2, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(layers._FMPairSum.apply, (e,))
+    assert torch.autograd.gradcheck(_kernels._FMPairSum.apply, (e,))
 
 
 @both
@@ -148,7 +148,7 @@ def test_ffm_interaction_gradient_matches_reference(batch, F):
 def test_ffm_pair_sum_gradcheck():
     e = torch.randn(3, 4, 4, 2, dtype=torch.double, requires_grad=True)
     off_diagonal = 1.0 - torch.eye(4, dtype=torch.double)
-    assert torch.autograd.gradcheck(layers._FFMPairSum.apply, (e, off_diagonal))
+    assert torch.autograd.gradcheck(_kernels._FFMPairSum.apply, (e, off_diagonal))
 
 
 @both
@@ -246,7 +246,7 @@ def test_select_fields_gradcheck():
     onehot = torch.zeros(len(rows), 4, dtype=torch.double)
     onehot[torch.arange(len(rows)), rows] = 1.0
     e = torch.randn(3, 4, 2, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(layers._SelectFields.apply, (e, rows, onehot))
+    assert torch.autograd.gradcheck(_kernels._SelectFields.apply, (e, rows, onehot))
 
 
 def test_bilinear_under_autocast_builds_pairs_in_bfloat16():
