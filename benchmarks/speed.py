@@ -8,7 +8,7 @@ Usage::
     python benchmarks/speed.py --quick              # smoke run: small data, 1 timed pass
     python benchmarks/speed.py --torchfm            # also torchfm 0.7.0 in the same run
 
-Configuration (the one ``/work/shared/BENCHMARKS.md`` section 2 gives for the peer figures):
+Configuration (the one the peer figures use):
 embed 16, batch 4096, ``torch.set_num_threads(2)``, float32, MLP [400, 400, 400] without batch
 norm (and without dropout), CIN [128, 128] with split-half (as torchfm and DeepCTR-Torch, the
 faster peers, default to), 3 cross layers, AutoInt 3 layers x 2 heads with
