@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctr_helpers.exercises.ex00 import QUESTIONS, auc_by_ranks, normalized_entropy, q1, q2
+from ctr_helpers.exercises.ex00 import QUESTIONS, q1, q2
+from ctr_helpers.exercises.ex00 import _auc_by_ranks as auc_by_ranks
+from ctr_helpers.exercises.ex00 import _normalized_entropy as normalized_entropy
 
 
 def verdict(question, answer, capsys):

@@ -8,7 +8,10 @@ import itertools
 import pytest
 import torch
 
-from ctr_helpers.exercises.ex01 import QUESTIONS, count_pairs, cross3, lr_logit, q1, q2, q3
+from ctr_helpers.exercises.ex01 import QUESTIONS, q1, q2, q3
+from ctr_helpers.exercises.ex01 import _count_pairs as count_pairs
+from ctr_helpers.exercises.ex01 import _cross3 as cross3
+from ctr_helpers.exercises.ex01 import _lr_logit as lr_logit
 
 
 def verdict(question, answer, capsys):

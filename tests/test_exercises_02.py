@@ -7,16 +7,10 @@ import pytest
 import torch
 
 from ctr_helpers import models, reference
-from ctr_helpers.exercises.ex02 import (
-    FRAPPE_DIMS,
-    QUESTIONS,
-    fm_interaction_solution,
-    fm_num_parameters_solution,
-    pair_weight_solution,
-    q1,
-    q2,
-    q3,
-)
+from ctr_helpers.exercises.ex02 import FRAPPE_DIMS, QUESTIONS, q1, q2, q3
+from ctr_helpers.exercises.ex02 import _fm_interaction_solution as fm_interaction_solution
+from ctr_helpers.exercises.ex02 import _fm_num_parameters_solution as fm_num_parameters_solution
+from ctr_helpers.exercises.ex02 import _pair_weight_solution as pair_weight_solution
 
 
 def verdict(question, answer, capsys):

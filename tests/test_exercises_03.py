@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from ctr_helpers import layers, models, reference
-from ctr_helpers.exercises.ex03 import (
-    QUESTIONS,
-    ffm_interaction_solution,
-    ffm_num_parameters_solution,
-    q1,
-    q2,
-)
+from ctr_helpers.exercises.ex03 import QUESTIONS, q1, q2
+from ctr_helpers.exercises.ex03 import _ffm_interaction_solution as ffm_interaction_solution
+from ctr_helpers.exercises.ex03 import _ffm_num_parameters_solution as ffm_num_parameters_solution
 
 
 def verdict(question, answer, capsys):

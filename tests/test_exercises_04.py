@@ -20,7 +20,7 @@ def test_module_lists_its_questions():
 
 # --------------------------------------------------------------------------- q1
 def test_q1_accepts_reference_and_an_explicit_double_loop(capsys):
-    ok, line = _verdict(ex04.q1, ex04.deepfm_logit, capsys)
+    ok, line = _verdict(ex04.q1, ex04._deepfm_logit, capsys)
     assert ok and line.startswith("✅ Correct")
 
     def loops(w0, w, e, deep):
@@ -42,7 +42,7 @@ def test_q1_matches_the_package_model():
     e = model.embedding(x)
     w = model.linear.weight(x).squeeze(-1)
     deep = model.mlp(e.flatten(1)).squeeze(1)
-    torch.testing.assert_close(ex04.deepfm_logit(model.linear.bias, w, e, deep), model(x))
+    torch.testing.assert_close(ex04._deepfm_logit(model.linear.bias, w, e, deep), model(x))
 
 
 def test_q1_starters_are_not_yet(capsys):
@@ -124,7 +124,7 @@ def test_q1_reports_a_crash_as_feedback(capsys):
 @pytest.mark.parametrize("case", ex04._Q2_CASES)
 def test_q2_reference_agrees_with_the_package_model(case):
     dims, dim, hidden = case
-    assert ex04.deepfm_num_params(dims, dim, hidden) == count_parameters(
+    assert ex04._deepfm_num_params(dims, dim, hidden) == count_parameters(
         DeepFM(dims, dim, hidden=hidden)
     )
 
@@ -132,14 +132,14 @@ def test_q2_reference_agrees_with_the_package_model(case):
 def test_q2_accepts_reference_and_numpy_ints(capsys):
     import numpy as np
 
-    ok, line = _verdict(ex04.q2, ex04.deepfm_num_params, capsys)
+    ok, line = _verdict(ex04.q2, ex04._deepfm_num_params, capsys)
     assert ok and line.startswith("✅ Correct"), line
-    ok, line = _verdict(ex04.q2, lambda *a: np.int64(ex04.deepfm_num_params(*a)), capsys)
+    ok, line = _verdict(ex04.q2, lambda *a: np.int64(ex04._deepfm_num_params(*a)), capsys)
     assert ok, line
 
 
 def _shifted(shift):
-    return lambda dims, d, h: ex04.deepfm_num_params(dims, d, h) + shift(dims, d, h)
+    return lambda dims, d, h: ex04._deepfm_num_params(dims, d, h) + shift(dims, d, h)
 
 
 Q2_MISTAKES = {

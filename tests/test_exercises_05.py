@@ -26,15 +26,15 @@ def test_q1_reference_matches_the_package_layer():
     torch.manual_seed(0)
     cin = CIN(num_fields=3, embed_dim=4, layer_sizes=(5, 2))
     e = torch.randn(2, 3, 4)
-    x1 = ex05.cin_layer(e, e, cin.compress[0].weight.view(5, 3, 3))
-    x2 = ex05.cin_layer(x1, e, cin.compress[1].weight.view(2, 5, 3))
+    x1 = ex05._cin_layer(e, e, cin.compress[0].weight.view(5, 3, 3))
+    x2 = ex05._cin_layer(x1, e, cin.compress[1].weight.view(2, 5, 3))
     ref1, ref2 = cin.layer_outputs(e)
     torch.testing.assert_close(x1, ref1)
     torch.testing.assert_close(x2, ref2)
 
 
 def test_q1_accepts_reference_and_a_loop_version(capsys):
-    ok, line = _verdict(ex05.q1, ex05.cin_layer, capsys)
+    ok, line = _verdict(ex05.q1, ex05._cin_layer, capsys)
     assert ok and line.startswith("✅ Correct"), line
 
     def loops(x_prev, x0, W):
@@ -57,12 +57,12 @@ Q1_MISTAKES = {
         lambda xp, x0, W: _E("nij,bijd->bnd", W, xp[:, :, None] + x0[:, None]),
         "added the rows instead of multiplying",
     ),
-    "relu": (lambda xp, x0, W: torch.relu(ex05.cin_layer(xp, x0, W)), "applied an activation"),
+    "relu": (lambda xp, x0, W: torch.relu(ex05._cin_layer(xp, x0, W)), "applied an activation"),
     "self": (lambda xp, x0, W: _E("bid,bjd,nij->bnd", xp, xp, W), "X^{k-1} with itself"),
     "x0 twice": (lambda xp, x0, W: _E("bid,bjd,nij->bnd", x0, x0, W), "X^0 with itself"),
     "swapped": (lambda xp, x0, W: _E("bid,bjd,nji->bnd", xp, x0, W), "indices are swapped"),
     "transposed out": (
-        lambda xp, x0, W: ex05.cin_layer(xp, x0, W).transpose(1, 2),
+        lambda xp, x0, W: ex05._cin_layer(xp, x0, W).transpose(1, 2),
         "transpose or permute",
     ),
 }
@@ -78,7 +78,7 @@ def test_q1_rejects_classic_mistakes(name, capsys):
 
 # --------------------------------------------------------------------------- q2
 def test_q2_accepts_reference(capsys):
-    ok, line = _verdict(ex05.q2, ex05.cin_degree, capsys)
+    ok, line = _verdict(ex05.q2, ex05._cin_degree, capsys)
     assert ok and line.startswith("✅ Correct"), line
 
 
@@ -105,11 +105,11 @@ def test_q3_reference_agrees_with_the_package_layer(case):
     f, d, hs = case
     cin = CIN(f, d, hs)
     head = torch.nn.Linear(cin.output_dim, 1)
-    assert ex05.cin_num_params(f, d, hs) == count_parameters(cin) + count_parameters(head)
+    assert ex05._cin_num_params(f, d, hs) == count_parameters(cin) + count_parameters(head)
 
 
 def test_q3_accepts_reference(capsys):
-    ok, line = _verdict(ex05.q3, ex05.cin_num_params, capsys)
+    ok, line = _verdict(ex05.q3, ex05._cin_num_params, capsys)
     assert ok and line.startswith("✅ Correct"), line
 
 

@@ -6,15 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ctr_helpers.exercises.ex06 import (
-    QUESTIONS,
-    cross_degree,
-    cross_layer,
-    cross_param_count,
-    q1,
-    q2,
-    q3,
-)
+from ctr_helpers.exercises.ex06 import QUESTIONS, q1, q2, q3
+from ctr_helpers.exercises.ex06 import _cross_degree as cross_degree
+from ctr_helpers.exercises.ex06 import _cross_layer as cross_layer
+from ctr_helpers.exercises.ex06 import _cross_param_count as cross_param_count
 
 
 def verdict(question, answer, capsys):

@@ -8,16 +8,10 @@ import math
 import pytest
 import torch
 
-from ctr_helpers.exercises.ex07 import (
-    QUESTIONS,
-    autoint_stack,
-    autoint_stack_buggy,
-    field_attention,
-    interacting_params,
-    q1,
-    q2,
-    q3,
-)
+from ctr_helpers.exercises.ex07 import QUESTIONS, autoint_stack_buggy, q1, q2, q3
+from ctr_helpers.exercises.ex07 import _autoint_stack as autoint_stack
+from ctr_helpers.exercises.ex07 import _field_attention as field_attention
+from ctr_helpers.exercises.ex07 import _interacting_params as interacting_params
 
 
 def verdict(question, answer, capsys):

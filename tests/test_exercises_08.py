@@ -27,13 +27,13 @@ def test_q1_reference_matches_the_package_layer():
     se = SENet(num_fields=6, reduction_ratio=2)
     e = torch.randn(4, 6, 5)
     _, gates = se(e, return_gates=True)
-    got = ex08.senet_gates(e, se.excite[0].weight, se.excite[2].weight)
+    got = ex08._senet_gates(e, se.excite[0].weight, se.excite[2].weight)
     torch.testing.assert_close(got, gates)
     torch.testing.assert_close(got, reference.senet(se, e, return_gates=True)[1])
 
 
 def test_q1_accepts_reference_and_an_nn_functional_version(capsys):
-    ok, line = _verdict(ex08.q1, ex08.senet_gates, capsys)
+    ok, line = _verdict(ex08.q1, ex08._senet_gates, capsys)
     assert ok and line.startswith("✅ Correct"), line
 
     def functional(e, W1, W2):
@@ -86,11 +86,11 @@ def test_q1_rejects_classic_mistakes(name, capsys):
 def test_q2_reference_agrees_with_the_package_layer(case):
     f, d, kind = case
     layer = BilinearInteraction(f, d, kind)
-    assert ex08.bilinear_param_count(f, d, kind) == sum(p.numel() for p in layer.parameters())
+    assert ex08._bilinear_param_count(f, d, kind) == sum(p.numel() for p in layer.parameters())
 
 
 def test_q2_accepts_reference(capsys):
-    ok, line = _verdict(ex08.q2, ex08.bilinear_param_count, capsys)
+    ok, line = _verdict(ex08.q2, ex08._bilinear_param_count, capsys)
     assert ok and line.startswith("✅ Correct"), line
     assert "field-interaction" in line
 
@@ -139,14 +139,14 @@ def test_q3_reference_matches_the_package_layer_and_fm():
     torch.manual_seed(0)
     layer = BilinearInteraction(5, 4, "field_all")
     e = torch.randn(3, 5, 4)
-    got = ex08.bilinear_fm(e, layer.weight)
+    got = ex08._bilinear_fm(e, layer.weight)
     torch.testing.assert_close(got, layer(e).sum(dim=(1, 2)))
     torch.testing.assert_close(got, reference.bilinear(layer, e).sum(dim=(1, 2)))
-    torch.testing.assert_close(ex08.bilinear_fm(e, torch.eye(4)), reference.fm(e))
+    torch.testing.assert_close(ex08._bilinear_fm(e, torch.eye(4)), reference.fm(e))
 
 
 def test_q3_accepts_reference_and_a_loop_version(capsys):
-    ok, line = _verdict(ex08.q3, ex08.bilinear_fm, capsys)
+    ok, line = _verdict(ex08.q3, ex08._bilinear_fm, capsys)
     assert ok and line.startswith("✅ Correct"), line
 
     def loops(e, W):

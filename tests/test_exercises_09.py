@@ -23,12 +23,12 @@ def test_starters_are_not_yet(question, capsys):
 
 # --------------------------------------------------------------------------- q1: RelaImpr
 def test_q1_reference_values():
-    assert ex09.rela_impr(0.75, 0.75) == 0.0
-    assert math.isclose(ex09.rela_impr(0.9, 0.7), 1.0)  # lift 0.4 over lift 0.2: twice as good
+    assert ex09._rela_impr(0.75, 0.75) == 0.0
+    assert math.isclose(ex09._rela_impr(0.9, 0.7), 1.0)  # lift 0.4 over lift 0.2: twice as good
 
 
 def test_q1_accepts_reference_and_numpy(capsys):
-    ok, line = _verdict(ex09.q1, ex09.rela_impr, capsys)
+    ok, line = _verdict(ex09.q1, ex09._rela_impr, capsys)
     assert ok and line.startswith("✅ Correct"), line
     assert "over LR" in line
     ok, line = _verdict(ex09.q1, lambda a, b: np.float64((a - 0.5) / (b - 0.5) - 1), capsys)
@@ -56,12 +56,12 @@ def test_q1_rejects_classic_mistakes(name, capsys):
 
 # --------------------------------------------------------------------------- q2: seed noise
 def test_q2_reference_on_obvious_cases():
-    assert ex09.beyond_noise([0.90, 0.91, 0.90], [0.80, 0.81, 0.80])
-    assert not ex09.beyond_noise([0.90, 0.91, 0.92], [0.91, 0.90, 0.92])
+    assert ex09._beyond_noise([0.90, 0.91, 0.90], [0.80, 0.81, 0.80])
+    assert not ex09._beyond_noise([0.90, 0.91, 0.92], [0.91, 0.90, 0.92])
 
 
 def test_q2_every_classic_mistake_fails_some_case():
-    ref = [ex09.beyond_noise(a, b, z) for a, b, z in ex09._NOISE_CASES]
+    ref = [ex09._beyond_noise(a, b, z) for a, b, z in ex09._NOISE_CASES]
     patterns = []
     for i in range(len(ex09._noise_variants(*ex09._NOISE_CASES[0]))):
         v = [bool(ex09._noise_variants(a, b, z)[i][0]) for a, b, z in ex09._NOISE_CASES]
@@ -71,7 +71,7 @@ def test_q2_every_classic_mistake_fails_some_case():
 
 
 def test_q2_accepts_reference_and_a_statistics_version(capsys):
-    ok, line = _verdict(ex09.q2, ex09.beyond_noise, capsys)
+    ok, line = _verdict(ex09.q2, ex09._beyond_noise, capsys)
     assert ok and line.startswith("✅ Correct"), line
 
     import statistics

@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from ctr_helpers.exercises.ex10 import (
-    QUESTIONS,
-    correct_downsampled,
-    expected_calibration_error,
-    normalized_entropy,
-    q1,
-    q2,
-    q3,
-)
+from ctr_helpers.exercises.ex10 import QUESTIONS, q1, q2, q3
+from ctr_helpers.exercises.ex10 import _correct_downsampled as correct_downsampled
+from ctr_helpers.exercises.ex10 import _expected_calibration_error as expected_calibration_error
+from ctr_helpers.exercises.ex10 import _normalized_entropy as normalized_entropy
 
 
 def verdict(question, answer, capsys):

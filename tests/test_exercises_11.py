@@ -7,15 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from ctr_helpers.exercises.ex11 import (
-    QUESTIONS,
-    embedding_gib,
-    q1,
-    q2,
-    q3,
-    quantize_int8,
-    shard_rows,
-)
+from ctr_helpers.exercises.ex11 import QUESTIONS, q1, q2, q3
+from ctr_helpers.exercises.ex11 import _embedding_gib as embedding_gib
+from ctr_helpers.exercises.ex11 import _quantize_int8 as quantize_int8
+from ctr_helpers.exercises.ex11 import _shard_rows as shard_rows
 
 
 def verdict(question, answer, capsys):

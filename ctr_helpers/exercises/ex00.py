@@ -15,7 +15,7 @@ __all__ = ["QUESTIONS", "q1", "q2"]
 
 
 # --------------------------------------------------------------------------- q1: AUC from ranks
-def auc_by_ranks(y, s):
+def _auc_by_ranks(y, s):
     """AUC = (sum of the ranks of the clicks - P (P + 1) / 2) / (P N), ties get their mean rank."""
     y = np.asarray(y, dtype=float)
     s = np.asarray(s, dtype=float)
@@ -104,12 +104,12 @@ q1 = Question(
         "For ties, np.unique(s, return_inverse=True, return_counts=True) plus np.bincount gives "
         "the mean rank of each distinct score.",
     ],
-    solution=auc_by_ranks,
+    solution=_auc_by_ranks,
 )
 
 
 # --------------------------------------------------------------------------- q2: normalised entropy
-def normalized_entropy(y, p, eps=1e-7):
+def _normalized_entropy(y, p, eps=1e-7):
     """Logloss of p divided by the logloss of always predicting the observed click rate."""
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
@@ -128,7 +128,7 @@ def _check_ne(fn):
     y = (rng.random(400) < 0.1).astype(float)
     # an informative but over-confident model: its mean prediction is far from the click rate
     p = np.clip(rng.beta(2, 6, size=400) + 0.4 * y, 0.01, 0.99)
-    expected = normalized_entropy(y, p)
+    expected = _normalized_entropy(y, p)
     got = _as_number(call(fn, y.copy(), p.copy()), "your normalised entropy")
     if not np.isclose(got, expected, rtol=1e-6):
         ll = expected * _entropy(y.mean())
@@ -154,7 +154,7 @@ def _check_ne(fn):
     # confident and right: p exactly 0 or 1 on the rows where that is the truth
     p_edge = p.copy()
     p_edge[:10] = y[:10]
-    expected = normalized_entropy(y, p_edge)
+    expected = _normalized_entropy(y, p_edge)
     with np.errstate(all="ignore"):
         got = _as_number(call(fn, y.copy(), p_edge.copy()), "your normalised entropy")
     if not np.isfinite(got):
@@ -181,7 +181,7 @@ q2 = Question(
         "prediction r = mean(y) for every row, and divide.",
         "The constant's logloss simplifies to the entropy H(r) = -r log r - (1 - r) log(1 - r).",
     ],
-    solution=normalized_entropy,
+    solution=_normalized_entropy,
 )
 
 QUESTIONS = [q1, q2]

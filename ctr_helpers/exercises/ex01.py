@@ -19,7 +19,7 @@ __all__ = ["QUESTIONS", "q1", "q2", "q3"]
 
 
 # --------------------------------------------------------------------------- q1: LR as a lookup
-def lr_logit(x, weight, bias, field_dims):
+def _lr_logit(x, weight, bias, field_dims):
     """x: [B, F] per-field indices; weight: [sum(field_dims)]; bias: [] -> logits [B]."""
     offsets = torch.tensor([0, *itertools.accumulate(field_dims)][:-1])  # field f starts here
     return weight[x + offsets].sum(dim=1) + bias
@@ -32,7 +32,7 @@ def _check_lr_logit(fn):
     x = torch.stack([torch.randint(0, d, (64,), generator=g) for d in field_dims], dim=1)
     weight = torch.randn(sum(field_dims), generator=g)
     bias = torch.tensor(0.7)
-    expected = lr_logit(x, weight, bias, field_dims)
+    expected = _lr_logit(x, weight, bias, field_dims)
 
     try:
         got = call(fn, x, weight, bias, list(field_dims))
@@ -79,12 +79,12 @@ q1 = Question(
         "offsets = torch.tensor([0, *itertools.accumulate(field_dims)][:-1]); then "
         "weight[x + offsets] has shape [B, F]: sum it over dim=1 and add the bias.",
     ],
-    solution=lr_logit,
+    solution=_lr_logit,
 )
 
 
 # --------------------------------------------------------------------------- q2: counting crosses
-def count_pairs(field_dims):
+def _count_pairs(field_dims):
     """(number of field pairs, one-hot columns needed for all pair crosses)."""
     pairs = list(itertools.combinations(field_dims, 2))
     return len(pairs), sum(a * b for a, b in pairs)
@@ -109,7 +109,7 @@ def _check_count_pairs(fn):
     schemas = [[3, 5, 2, 4], [957, 4082, 7, 7, 2, 3, 2, 9, 80, 233], [10, 10]]
     for dims in schemas:
         n_pairs, n_cols = _as_pair(call(fn, list(dims)))
-        exp_pairs, exp_cols = count_pairs(dims)
+        exp_pairs, exp_cols = _count_pairs(dims)
         n = len(dims)
         total = sum(dims)
         sq = sum(d * d for d in dims)
@@ -150,7 +150,7 @@ def _check_count_pairs(fn):
                 f"for field_dims={dims} got {n_cols:,} columns, expected {exp_cols:,}: the sum "
                 "over field pairs f < g of field_dims[f] * field_dims[g]"
             )
-    p, c = count_pairs(schemas[1])
+    p, c = _count_pairs(schemas[1])
     return f"Frappe's 10 fields give {p} pairs and {c:,} one-hot pair columns"
 
 
@@ -161,12 +161,12 @@ q2 = Question(
         "itertools.combinations(field_dims, 2) yields each pair of fields once.",
         "Crossing fields with a and b values gives a new field with a * b values.",
     ],
-    solution=count_pairs,
+    solution=_count_pairs,
 )
 
 
 # --------------------------------------------------------------------------- q3: a three-way XOR
-def cross3(a, b, c):
+def _cross3(a, b, c):
     """One new field with a value per (a, b, c) combination of three binary fields: 0..7."""
     return 4 * a + 2 * b + c
 
@@ -237,7 +237,7 @@ q3 = Question(
         "Three binary fields have 2 * 2 * 2 = 8 combinations: number them 0..7, like the "
         "digits of a binary number.",
     ],
-    solution=cross3,
+    solution=_cross3,
 )
 
 QUESTIONS = [q1, q2, q3]

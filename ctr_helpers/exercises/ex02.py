@@ -22,9 +22,6 @@ from ctr_helpers.exercises._core import Incorrect, NotYet, Question, call, compa
 
 __all__ = [
     "QUESTIONS",
-    "fm_interaction_solution",
-    "fm_num_parameters_solution",
-    "pair_weight_solution",
     "q1",
     "q2",
     "q3",
@@ -73,7 +70,7 @@ def _as_float(got, what: str) -> float:
 
 
 # --------------------------------------------------------------------------- q1: O(k d) FM
-def fm_interaction_solution(e: torch.Tensor) -> torch.Tensor:
+def _fm_interaction_solution(e: torch.Tensor) -> torch.Tensor:
     """FM pairwise term: ``e: [B, F, D] -> [B]``, half of (square of sum - sum of squares)."""
     square_of_sum = e.sum(dim=1).pow(2)  # [B, D]: sum over fields first
     sum_of_squares = e.pow(2).sum(dim=1)  # [B, D]
@@ -160,12 +157,12 @@ q1 = Question(
         "e.sum(dim=1) is [B, D] (a sum over fields); square it, subtract e.pow(2).sum(dim=1),"
         " halve, then sum over D.",
     ],
-    solution=fm_interaction_solution,
+    solution=_fm_interaction_solution,
 )
 
 
 # --------------------------------------------------------------------------- q2: parameters
-def fm_num_parameters_solution(field_dims, embed_dim) -> int:
+def _fm_num_parameters_solution(field_dims, embed_dim) -> int:
     """Bias + one linear weight per feature + one ``embed_dim`` vector per feature."""
     n = sum(field_dims)  # features = rows of the one-hot vector = rows of the table
     return 1 + n + n * embed_dim
@@ -222,7 +219,7 @@ def _check_fm_count(fn) -> str:
     cases = [(FRAPPE_DIMS, 10), ([3, 4], 2), ([10, 20, 30], 4), ([5], 3)]
     for case, (dims, k) in enumerate(cases):
         got = _as_int(call(fn, list(dims), k), "your count")
-        expected = fm_num_parameters_solution(dims, k)
+        expected = _fm_num_parameters_solution(dims, k)
         if got == expected:
             continue
         if case == 0:
@@ -235,7 +232,7 @@ def _check_fm_count(fn) -> str:
         )
     pairs = _cross_field_pairs(FRAPPE_DIMS)
     return (
-        f"Frappe's FM has {fm_num_parameters_solution(FRAPPE_DIMS, 10):,} parameters, against"
+        f"Frappe's FM has {_fm_num_parameters_solution(FRAPPE_DIMS, 10):,} parameters, against"
         f" {pairs:,} free weights for all pairs of values of two different fields"
     )
 
@@ -245,12 +242,12 @@ q2 = Question(
     _check_fm_count,
     hint="Three parts: the global bias, one linear weight per feature, one k-vector per"
     " feature. How many features does a schema with these field sizes have?",
-    solution=fm_num_parameters_solution,
+    solution=_fm_num_parameters_solution,
 )
 
 
 # --------------------------------------------------------------------------- q3: a pair's weight
-def pair_weight_solution(V, field_dims, f, a, g, b) -> float:
+def _pair_weight_solution(V, field_dims, f, a, g, b) -> float:
     """The weight FM gives to the pair (field ``f`` = ``a``, field ``g`` = ``b``): a dot product."""
     offsets = [sum(field_dims[:i]) for i in range(len(field_dims))]  # first row of each field
     v_a = V[offsets[f] + a]  # [D]
@@ -264,7 +261,7 @@ def _check_pair_weight(fn) -> str:
     queries = [(0, 3, 1, 2), (2, 4, 0, 1), (1, 5, 2, 0), (1, 0, 2, 3)]
     for f, a, g, b in queries:
         got = _as_float(call(fn, V, list(dims), f, a, g, b), "your pair weight")
-        expected = pair_weight_solution(V, dims, f, a, g, b)
+        expected = _pair_weight_solution(V, dims, f, a, g, b)
         if abs(got - expected) <= 1e-5 + 1e-4 * abs(expected):
             continue
         if abs(got - float(V[a] @ V[b])) < 1e-5:
@@ -299,7 +296,7 @@ q3 = Question(
         " of fields 0..f-1.",
         "row = sum(field_dims[:f]) + a; the weight is (V[row_a] * V[row_b]).sum().",
     ],
-    solution=pair_weight_solution,
+    solution=_pair_weight_solution,
 )
 
 QUESTIONS = [q1, q2, q3]

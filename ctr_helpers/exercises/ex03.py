@@ -17,15 +17,13 @@ from ctr_helpers.exercises.ex02 import FRAPPE_DIMS, _as_int, _loops_in_python
 
 __all__ = [
     "QUESTIONS",
-    "ffm_interaction_solution",
-    "ffm_num_parameters_solution",
     "q1",
     "q2",
 ]
 
 
 # --------------------------------------------------------------------------- q1: parameters
-def ffm_num_parameters_solution(field_dims, embed_dim) -> int:
+def _ffm_num_parameters_solution(field_dims, embed_dim) -> int:
     """Bias + one linear weight per feature + one ``embed_dim`` vector per (feature, other field)."""
     n = sum(field_dims)  # features
     num_fields = len(field_dims)
@@ -75,7 +73,7 @@ def _check_ffm_count(fn) -> str:
     cases = [(FRAPPE_DIMS, 10), ([3, 4], 2), ([10, 20, 30, 40], 4), ([7], 3)]
     for case, (dims, k) in enumerate(cases):
         got = _as_int(call(fn, list(dims), k), "your count")
-        expected = ffm_num_parameters_solution(dims, k)
+        expected = _ffm_num_parameters_solution(dims, k)
         if got == expected:
             continue
         if case == 0:
@@ -87,7 +85,7 @@ def _check_ffm_count(fn) -> str:
             f"for field_dims={dims} and embed_dim={k} you return {got:,}, expected"
             f" {expected:,}{hint}: count the bias, the linear weights and F - 1 vectors per feature"
         )
-    ffm = ffm_num_parameters_solution(FRAPPE_DIMS, 10)
+    ffm = _ffm_num_parameters_solution(FRAPPE_DIMS, 10)
     fm = 1 + sum(FRAPPE_DIMS) * 11
     return f"on Frappe's schema FFM has {ffm:,} parameters, {ffm / fm:.1f}x FM's {fm:,}"
 
@@ -100,12 +98,12 @@ q1 = Question(
         "A feature of field f meets every other field g != f once per row, with its own vector"
         " for each: F - 1 vectors of size k per feature, n = sum(field_dims) features.",
     ],
-    solution=ffm_num_parameters_solution,
+    solution=_ffm_num_parameters_solution,
 )
 
 
 # --------------------------------------------------------------------------- q2: vectorised FFM
-def ffm_interaction_solution(e: torch.Tensor) -> torch.Tensor:
+def _ffm_interaction_solution(e: torch.Tensor) -> torch.Tensor:
     """FFM pairwise term: ``e: [B, F, F, D]`` (``e[:, f, g]`` = field f's vector towards g) -> ``[B]``."""
     rows, cols = torch.triu_indices(e.shape[1], e.shape[1], offset=1)  # the P pairs i < j
     left = e[:, rows, cols]  # [B, P, D]: field i's vector towards j
@@ -191,7 +189,7 @@ q2 = Question(
         "rows, cols = torch.triu_indices(F, F, offset=1) lists the P pairs i < j.",
         "e[:, rows, cols] is [B, P, D] (field i towards j); its partner is e[:, cols, rows].",
     ],
-    solution=ffm_interaction_solution,
+    solution=_ffm_interaction_solution,
 )
 
 QUESTIONS = [q1, q2]

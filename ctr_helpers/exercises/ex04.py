@@ -15,7 +15,7 @@ __all__ = ["QUESTIONS", "q1", "q2"]
 
 
 # --------------------------------------------------------------------------- q1: the DeepFM logit
-def deepfm_logit(w0, w, e, deep):
+def _deepfm_logit(w0, w, e, deep):
     """DeepFM's logit from its pieces (no sigmoid: the loss takes logits).
 
     w0: [] global bias; w: [B, F] linear weights of the active features; e: [B, F, D] shared
@@ -30,13 +30,9 @@ def _pairs(e):
     return 0.5 * (e.sum(dim=1).pow(2) - e.pow(2).sum(dim=1)).sum(dim=1)
 
 
-def _q1_mistakes(w0, w, e, deep):
-    """(wrong answer, teaching message) for the classic ways to get the DeepFM logit wrong."""
-    linear = w0 + w.sum(dim=1)
-    pairs = _pairs(e)
-    fm = linear + pairs
+def _probability_mistakes(fm, deep):
+    """Sigmoids in the wrong places: (wrong answer, teaching message) pairs."""
     sig = torch.sigmoid
-    flat = e.flatten(1)
     return [
         (
             sig(fm) + sig(deep),
@@ -59,6 +55,17 @@ def _q1_mistakes(w0, w, e, deep):
             "you returned probabilities: the model must return the logit y_FM + y_DNN; the "
             "sigmoid lives in the loss (BCEWithLogitsLoss) and in predict_proba",
         ),
+    ]
+
+
+def _q1_mistakes(w0, w, e, deep):
+    """(wrong answer, teaching message) for the classic ways to get the DeepFM logit wrong."""
+    linear = w0 + w.sum(dim=1)
+    pairs = _pairs(e)
+    fm = linear + pairs
+    flat = e.flatten(1)
+    return [
+        *_probability_mistakes(fm, deep),
         (
             pairs + deep,
             "the linear term is missing: y_FM = w0 + sum_i w_i + sum_{i<j} <e_i, e_j>. FM's "
@@ -117,7 +124,7 @@ def _check_deepfm_logit(fn):
         raise NotYet("your function returned None: did you forget to `return` the logits?")
     if not isinstance(got, torch.Tensor):
         raise Incorrect(f"return a torch.Tensor of shape [B] = [{b}], got {type(got).__name__}")
-    expected = deepfm_logit(w0, w, e, deep)
+    expected = _deepfm_logit(w0, w, e, deep)
     if got.shape == expected.shape:
         for wrong, message in _q1_mistakes(w0, w, e, deep):
             if matches(got, wrong):
@@ -133,12 +140,12 @@ q1 = Question(
         "Build y_FM = w0 + w.sum(1) + (pair term) and add the MLP's logit. No sigmoid anywhere.",
         "Pair term: 0.5 * (e.sum(dim=1) ** 2 - (e ** 2).sum(dim=1)).sum(dim=1).",
     ],
-    solution=deepfm_logit,
+    solution=_deepfm_logit,
 )
 
 
 # --------------------------------------------------------------------------- q2: parameter count
-def deepfm_num_params(field_dims, embed_dim, hidden):
+def _deepfm_num_params(field_dims, embed_dim, hidden):
     """Trainable parameters of DeepFM(field_dims, embed_dim, hidden=hidden) (MLP with batch norm)."""
     n = sum(field_dims)
     linear = n + 1  # width-1 embedding + global bias
@@ -156,14 +163,8 @@ _Q2_CASES = [
 ]
 
 
-def _q2_mistakes(field_dims, embed_dim, hidden):
-    n, f = sum(field_dims), len(field_dims)
-    right = deepfm_num_params(field_dims, embed_dim, hidden)
-    widths = [f * embed_dim, *hidden, 1]
-    mlp_biases = sum(widths[1:])
-    wrong_input = [embed_dim, *hidden, 1]
-    mlp_right = sum(i * o + o for i, o in zip(widths[:-1], widths[1:], strict=True))
-    mlp_d_input = sum(i * o + o for i, o in zip(wrong_input[:-1], wrong_input[1:], strict=True))
+def _table_mistakes(right, n, f, embed_dim):
+    """Embedding table, linear term and pair weights counted wrong."""
     return [
         (
             right + n * embed_dim,
@@ -194,6 +195,17 @@ def _q2_mistakes(field_dims, embed_dim, hidden):
             "FM has no separate pair weights: the weight of pair (i, j) is the dot product of "
             "their embeddings, so the pairwise term adds no parameters",
         ),
+    ]
+
+
+def _mlp_mistakes(right, f, embed_dim, hidden):
+    """The MLP's input width, biases, output layer and batch norm counted wrong."""
+    widths = [f * embed_dim, *hidden, 1]
+    mlp_biases = sum(widths[1:])
+    wrong_input = [embed_dim, *hidden, 1]
+    mlp_right = sum(i * o + o for i, o in zip(widths[:-1], widths[1:], strict=True))
+    mlp_d_input = sum(i * o + o for i, o in zip(wrong_input[:-1], wrong_input[1:], strict=True))
+    return [
         (
             right - mlp_right + mlp_d_input,
             "the MLP's input is the concatenation of all F embeddings, F * embed_dim numbers, "
@@ -227,6 +239,13 @@ def _q2_mistakes(field_dims, embed_dim, hidden):
     ]
 
 
+def _q2_mistakes(field_dims, embed_dim, hidden):
+    """(wrong count, teaching message) for the classic ways to count DeepFM's parameters."""
+    n, f = sum(field_dims), len(field_dims)
+    right = _deepfm_num_params(field_dims, embed_dim, hidden)
+    return _table_mistakes(right, n, f, embed_dim) + _mlp_mistakes(right, f, embed_dim, hidden)
+
+
 def _as_int(got, what):
     if got is None:
         raise NotYet(f"{what} is None: did you forget to `return` it?")
@@ -244,7 +263,7 @@ def _check_deepfm_num_params(fn):
     for dims, dim, hidden in _Q2_CASES:
         what = f"your count for field_dims={dims}, embed_dim={dim}, hidden={hidden}"
         answers.append(_as_int(call(fn, list(dims), dim, tuple(hidden)), what))
-    expected = [deepfm_num_params(*case) for case in _Q2_CASES]
+    expected = [_deepfm_num_params(*case) for case in _Q2_CASES]
     if answers == expected:
         return f"{expected[0]:,} parameters for DeepFM on Frappe (one shared table)."
     # a mistake is recognised when it explains the answers on every case where it differs
@@ -270,7 +289,7 @@ q2 = Question(
         "table, the MLP's Linear layers, batch norm (scale + shift per unit).",
         "MLP widths: [F * embed_dim, *hidden, 1]; Linear(i, o) has i * o + o parameters.",
     ],
-    solution=deepfm_num_params,
+    solution=_deepfm_num_params,
 )
 
 QUESTIONS = [q1, q2]

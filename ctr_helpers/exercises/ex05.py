@@ -16,7 +16,7 @@ __all__ = ["QUESTIONS", "q1", "q2", "q3"]
 
 
 # --------------------------------------------------------------------------- q1: one CIN layer
-def cin_layer(x_prev, x0, W):
+def _cin_layer(x_prev, x0, W):
     """One CIN layer: X^k[b, n, d] = sum_{i, j} W[n, i, j] * X^{k-1}[b, i, d] * X^0[b, j, d].
 
     x_prev: [B, H, D] (the previous layer, X^0 itself for layer 1); x0: [B, F, D] embeddings;
@@ -27,7 +27,7 @@ def cin_layer(x_prev, x0, W):
 
 
 def _q1_mistakes(x_prev, x0, W):
-    ref = cin_layer(x_prev, x0, W)
+    ref = _cin_layer(x_prev, x0, W)
     out = [
         (
             torch.einsum("bid,bjd,nij->bn", x_prev, x0, W),
@@ -95,7 +95,7 @@ def _check_cin_layer(fn):
                 raise Incorrect(message)
         compare_outputs(
             got,
-            cin_layer(x_prev, x0, W),
+            _cin_layer(x_prev, x0, W),
             what=f"your X^k (B={b}, H={h}, F={f}, H_next={n}, D={d})",
         )
     return "an outer product along fields, per dimension d, then a 1x1 compression."
@@ -109,12 +109,12 @@ q1 = Question(
         "(torch.einsum('bid,bjd->bijd', ...)).",
         "Then compress: X^k[b, n, d] = sum_{i, j} W[n, i, j] * z[b, i, j, d] (one more einsum).",
     ],
-    solution=cin_layer,
+    solution=_cin_layer,
 )
 
 
 # --------------------------------------------------------------------------- q2: degree of layer k
-def cin_degree(k):
+def _cin_degree(k):
     """Degree of CIN layer k (k = 1, 2, ...) as a polynomial of the embeddings: k + 1."""
     return k + 1
 
@@ -165,12 +165,12 @@ q2 = Question(
     "q2",
     _check_cin_degree,
     hint="X^0 (the embeddings) has degree 1. X^k is a sum of products X^{k-1}_i * X^0_j.",
-    solution=cin_degree,
+    solution=_cin_degree,
 )
 
 
 # --------------------------------------------------------------------------- q3: CIN parameters
-def cin_num_params(num_fields, embed_dim, layer_sizes):
+def _cin_num_params(num_fields, embed_dim, layer_sizes):
     """Parameters of xDeepFM's CIN block: compression weights (no bias) + the output Linear(sum H, 1).
 
     Layer k has a weight W^k of shape [H_k, H_{k-1}, F] with H_0 = F; embed_dim does not appear,
@@ -246,7 +246,7 @@ def _check_cin_num_params(fn):
         if isinstance(ans, bool) or not isinstance(ans, (int, float)):
             raise Incorrect(f"{what} should be one whole number, got {type(ans).__name__}")
         answers.append(ans)
-    expected = [cin_num_params(f, d, list(hs)) for f, d, hs in _Q3_CASES]
+    expected = [_cin_num_params(f, d, list(hs)) for f, d, hs in _Q3_CASES]
     if answers == expected:
         return f"{expected[0]:,} parameters for CIN [64] on Frappe's 10 fields, whatever D is."
     mistakes = [_q3_mistakes(*case) for case in _Q3_CASES]
@@ -270,7 +270,7 @@ q3 = Question(
         "W^k has shape [H_k, H_{k-1}, F] with H_0 = F. Does D appear anywhere?",
         "Add the output layer: Linear(sum(layer_sizes), 1), weights and bias.",
     ],
-    solution=cin_num_params,
+    solution=_cin_num_params,
 )
 
 QUESTIONS = [q1, q2, q3]

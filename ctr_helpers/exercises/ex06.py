@@ -14,11 +14,11 @@ import torch
 
 from ctr_helpers.exercises._core import Incorrect, NotYet, Question, call, compare_outputs, matches
 
-__all__ = ["QUESTIONS", "q1", "q2", "q3", "cross_layer", "cross_degree", "cross_param_count"]
+__all__ = ["QUESTIONS", "q1", "q2", "q3"]
 
 
 # --------------------------------------------------------------------------- q1: one cross layer
-def cross_layer(x0, xl, w, b):
+def _cross_layer(x0, xl, w, b):
     """One DCN cross layer: x_{l+1} = x0 (w . x_l) + b + x_l, for x0, xl [B, d] and w, b [d]."""
     return x0 * (xl @ w).unsqueeze(1) + b + xl
 
@@ -90,7 +90,7 @@ def _check_cross_layer(fn):
             if matches(got, wrong, rtol=1e-6, atol=1e-8):
                 raise Incorrect(message)
         what = "your x_{l+1}" if batch > 1 else "your x_{l+1} for a batch of one row"
-        compare_outputs(got, cross_layer(x0, xl, w, b), what=what, rtol=1e-6, atol=1e-8)
+        compare_outputs(got, _cross_layer(x0, xl, w, b), what=what, rtol=1e-6, atol=1e-8)
     return "x0 (w . x_l) + b + x_l, with d weights and d biases, and no d x d matrix"
 
 
@@ -102,12 +102,12 @@ q1 = Question(
         "xl @ w gives one number per row, shape [B]; .unsqueeze(1) makes it [B, 1] so that it "
         "broadcasts against x0 [B, d]. Then add b and the residual x_l.",
     ],
-    solution=cross_layer,
+    solution=_cross_layer,
 )
 
 
 # --------------------------------------------------------------------------- q2: the degree
-def cross_degree(num_layers):
+def _cross_degree(num_layers):
     """Highest degree in x0 of the output of ``num_layers`` cross layers (x_0 alone: degree 1)."""
     return num_layers + 1
 
@@ -129,7 +129,7 @@ def _as_int(got, layers: int) -> int:
 def _check_degree(fn):
     layers = range(0, 9)
     got = [_as_int(call(fn, n), n) for n in layers]
-    expected = [cross_degree(n) for n in layers]
+    expected = [_cross_degree(n) for n in layers]
     if got == expected:
         return "each layer multiplies by x0 once more: degree L + 1 (3 layers reach degree 4)"
     if got == list(layers):
@@ -165,12 +165,12 @@ q2 = Question(
         "Write out x_1 and x_2 with b = 0: x_1 = x0 (w_0 . x0) + x0. Which term has the highest "
         "degree, and what does the next layer multiply it by?",
     ],
-    solution=cross_degree,
+    solution=_cross_degree,
 )
 
 
 # --------------------------------------------------------------------------- q3: parameter count
-def cross_param_count(d, num_layers, kind, rank=None):
+def _cross_param_count(d, num_layers, kind, rank=None):
     """Weights of ``num_layers`` cross layers on an input of width ``d``, biases included.
 
     kind: "dcn" (w_l and b_l: 2d per layer), "dcnv2" (W_l [d, d] and b_l: d^2 + d per layer) or
@@ -260,7 +260,7 @@ q3 = Question(
         "Count one layer, then multiply by L. DCN: a vector w_l and a bias b_l, both of length d.",
         "DCN-v2: a d x d matrix and a bias. Low rank: U_l and V_l are each d x rank, plus the bias.",
     ],
-    solution=cross_param_count,
+    solution=_cross_param_count,
 )
 
 QUESTIONS = [q1, q2, q3]

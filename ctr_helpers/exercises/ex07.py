@@ -19,15 +19,12 @@ __all__ = [
     "q1",
     "q2",
     "q3",
-    "field_attention",
-    "autoint_stack",
     "autoint_stack_buggy",
-    "interacting_params",
 ]
 
 
 # --------------------------------------------------------------------------- q1: attention
-def field_attention(q, k, v):
+def _field_attention(q, k, v):
     """Scaled dot-product attention over fields, every head at once.
 
     q, k, v: [B, H, F, d_h] -> [B, H, F, d_h]; out_i = sum_j softmax_j(q_i . k_j / sqrt(d_h)) v_j.
@@ -95,7 +92,7 @@ def _check_attention(fn):
     for wrong, message in _attention_mistakes(q, k, v):
         if matches(got, wrong, rtol=1e-6, atol=1e-8):
             raise Incorrect(message)
-    compare_outputs(got, field_attention(q, k, v), what="your attention output", rtol=1e-6)
+    compare_outputs(got, _field_attention(q, k, v), what="your attention output", rtol=1e-6)
     return "softmax(q k^T / sqrt(d_h)) v: each field's output is a weighted mean of the values"
 
 
@@ -106,7 +103,7 @@ q1 = Question(
         "q @ k.transpose(-1, -2) gives the [B, H, F, F] scores q_i . k_j.",
         "Divide by math.sqrt(d_h), softmax over the last axis, then @ v.",
     ],
-    solution=field_attention,
+    solution=_field_attention,
 )
 
 
@@ -119,7 +116,7 @@ def autoint_stack_buggy(e, attentions):
     return torch.relu(h + e)
 
 
-def autoint_stack(e, attentions):
+def _autoint_stack(e, attentions):
     """AutoInt's interacting layers: residual and ReLU in every layer.
 
     e: [B, F, D]; each ``attention(h)`` is one layer's multi-head attention [B, F, D] -> [B, F, D]
@@ -146,7 +143,7 @@ class _Attention:
             return t.view(batch, fields, self.heads, dim // self.heads).transpose(1, 2)
 
         q, k, v = split(h @ self.wq), split(h @ self.wk), split(h @ self.wv)
-        out = field_attention(q, k, v)  # [B, H, F, d_h]
+        out = _field_attention(q, k, v)  # [B, H, F, d_h]
         return out.transpose(1, 2).reshape(batch, fields, dim)
 
 
@@ -204,7 +201,7 @@ def _check_stack(fn):
             if matches(got, wrong, rtol=1e-6, atol=1e-8):
                 raise Incorrect(message)
         what = "your stack's output" + ("" if batch > 1 else " for a batch of one row")
-        compare_outputs(got, autoint_stack(e, attentions), what=what, rtol=1e-6, atol=1e-8)
+        compare_outputs(got, _autoint_stack(e, attentions), what=what, rtol=1e-6, atol=1e-8)
     return "relu(attention(h) + h) in every layer, as in the paper"
 
 
@@ -215,12 +212,12 @@ q2 = Question(
         "Move the residual and the ReLU inside the loop.",
         "Each layer: h = torch.relu(attention(h) + h).",
     ],
-    solution=autoint_stack,
+    solution=_autoint_stack,
 )
 
 
 # --------------------------------------------------------------------------- q3: what heads cost
-def interacting_params(d_in, attention_dim, num_heads):
+def _interacting_params(d_in, attention_dim, num_heads):
     """Weights of one ``ctr_helpers.layers.InteractingLayer`` (no layer norm).
 
     W_Q, W_K, W_V: d_in x attention_dim each, whatever the number of heads (the heads split
@@ -289,7 +286,7 @@ q3 = Question(
         "Count W_Q, W_K and W_V: each maps d_in to attention_dim. Do heads change that?",
         "The residual needs a projection only when the widths differ (d_in != attention_dim).",
     ],
-    solution=interacting_params,
+    solution=_interacting_params,
 )
 
 QUESTIONS = [q1, q2, q3]

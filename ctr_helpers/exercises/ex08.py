@@ -17,14 +17,11 @@ __all__ = [
     "q1",
     "q2",
     "q3",
-    "senet_gates",
-    "bilinear_param_count",
-    "bilinear_fm",
 ]
 
 
 # --------------------------------------------------------------------------- q1: the SENet gate
-def senet_gates(e, W1, W2):
+def _senet_gates(e, W1, W2):
     """SENet gates ``[B, F]`` for embeddings ``e [B, F, D]``.
 
     ``W1 [F // r, F]`` and ``W2 [F, F // r]`` are laid out like ``nn.Linear.weight`` (out, in):
@@ -101,7 +98,7 @@ def _check_senet(fn):
                 "your result is [B, F, D]: that is the re-weighted embedding g * e. "
                 "Return the gates themselves, one per row and field: shape [B, F]"
             )
-        ref = senet_gates(e, W1, W2)
+        ref = _senet_gates(e, W1, W2)
         if fields == dim:
             wrong_axis = torch.sigmoid(torch.relu(e.mean(dim=1) @ W1.T) @ W2.T)
             if matches(got, wrong_axis, rtol=1e-6, atol=1e-8) and not matches(got, ref):
@@ -125,12 +122,12 @@ q1 = Question(
         "Excite: torch.sigmoid(torch.relu(z @ W1.T) @ W2.T). The .T is there because the "
         "weights are stored (out, in), like nn.Linear.weight.",
     ],
-    solution=senet_gates,
+    solution=_senet_gates,
 )
 
 
 # --------------------------------------------------------------------------- q2: parameter counts
-def bilinear_param_count(num_fields, embed_dim, bilinear_type):
+def _bilinear_param_count(num_fields, embed_dim, bilinear_type):
     """Weights of one bilinear interaction layer: D^2 (field_all), F D^2 (field_each) or
     P D^2 with P = F (F - 1) / 2 (field_interaction)."""
     pairs = num_fields * (num_fields - 1) // 2
@@ -227,8 +224,8 @@ def _check_bilinear_count(fn):
         if got != int(got):
             raise Incorrect(f"for {args} you returned {got}: a count is a whole number")
         raise Incorrect(f"for {args} you returned {got:,}, the layer has {expected:,} weights")
-    counts = {k: bilinear_param_count(39, 16, k) for k in ("field_all", "field_each")}
-    big = bilinear_param_count(39, 16, "field_interaction")
+    counts = {k: _bilinear_param_count(39, 16, k) for k in ("field_all", "field_each")}
+    big = _bilinear_param_count(39, 16, "field_interaction")
     return (
         f"at Criteo's F = 39, D = 16: field-all {counts['field_all']:,}, field-each "
         f"{counts['field_each']:,}, field-interaction {big:,} weights per bilinear layer"
@@ -242,12 +239,12 @@ q2 = Question(
         "Every W is a D x D matrix. Count the matrices: one shared, one per field, or one per pair.",
         "The pairs are i < j: P = F (F - 1) / 2 of them. Use integer division //.",
     ],
-    solution=bilinear_param_count,
+    solution=_bilinear_param_count,
 )
 
 
 # --------------------------------------------------------------------------- q3: a bilinear FM
-def bilinear_fm(e, W):
+def _bilinear_fm(e, W):
     """FM with a learned metric: ``sum_{i<j} (e_i W) . e_j`` for every row, ``e [B, F, D]``,
     ``W [D, D]`` (one shared matrix, like field-all) -> ``[B]``. ``W = I`` gives FM's pairwise term.
     """
@@ -313,7 +310,7 @@ def _check_bilinear_fm(fn):
                 "your result is [B, P]: one score per pair. Sum over the pairs too: one score "
                 "per row, [B]"
             )
-        ref = bilinear_fm(e, W)
+        ref = _bilinear_fm(e, W)
         for wrong, message in _bilinear_fm_mistakes(e, W):
             if matches(got, wrong, rtol=1e-6, atol=1e-8) and not matches(got, ref):
                 raise Incorrect(message)
@@ -334,7 +331,7 @@ q3 = Question(
         "Multiply (e @ W)[:, rows] by e[:, cols] and sum over pairs and dimensions. The "
         "square-of-sums trick of notebook 02 is only right for a symmetric W.",
     ],
-    solution=bilinear_fm,
+    solution=_bilinear_fm,
 )
 
 QUESTIONS = [q1, q2, q3]

@@ -13,11 +13,11 @@ import numpy as np
 
 from ctr_helpers.exercises._core import Incorrect, NotYet, Question, call
 
-__all__ = ["QUESTIONS", "q1", "q2", "rela_impr", "beyond_noise"]
+__all__ = ["QUESTIONS", "q1", "q2"]
 
 
 # --------------------------------------------------------------------------- q1: RelaImpr
-def rela_impr(auc_model, auc_base):
+def _rela_impr(auc_model, auc_base):
     """Relative AUC improvement over a base model, measured from random guessing (AUC 0.5):
     ``(auc_model - 0.5) / (auc_base - 0.5) - 1``, as a fraction (0.05 means 5 %)."""
     return (auc_model - 0.5) / (auc_base - 0.5) - 1
@@ -27,7 +27,7 @@ _RELA_CASES = [(0.9842, 0.9356), (0.9671, 0.9356), (0.75, 0.70), (0.80, 0.82), (
 
 
 def _rela_mistakes(a: float, b: float):
-    right = rela_impr(a, b)
+    right = _rela_impr(a, b)
     return [
         (
             a / b - 1,
@@ -45,7 +45,7 @@ def _rela_mistakes(a: float, b: float):
             "improvement (0 when both models are equal)",
         ),
         (
-            rela_impr(b, a),
+            _rela_impr(b, a),
             "the arguments are swapped: the base model's AUC goes in the denominator",
         ),
         (
@@ -72,7 +72,7 @@ def _as_number(got, what: str) -> float:
 def _check_rela(fn):
     for a, b in _RELA_CASES:
         got = _as_number(call(fn, a, b), "the relative improvement")
-        expected = rela_impr(a, b)
+        expected = _rela_impr(a, b)
         if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
             continue
         for wrong, message in _rela_mistakes(a, b):
@@ -82,11 +82,11 @@ def _check_rela(fn):
             f"for AUCs {a} vs base {b} you returned {got:.4g}, expected {expected:.4g}: "
             "(AUC_model - 0.5) / (AUC_base - 0.5) - 1"
         )
-    deep = rela_impr(0.9842, 0.9356)
-    fm = rela_impr(0.9671, 0.9356)
+    deep = _rela_impr(0.9842, 0.9356)
+    fm = _rela_impr(0.9671, 0.9356)
     return (
         f"on BARS's numbers DeepFM is {deep:+.1%} over LR and FM {fm:+.1%}; DeepFM over FM is "
-        f"{rela_impr(0.9842, 0.9671):+.1%}"
+        f"{_rela_impr(0.9842, 0.9671):+.1%}"
     )
 
 
@@ -97,12 +97,12 @@ q1 = Question(
         "An AUC of 0.5 is a coin toss: measure each model by its lift above 0.5.",
         "RelaImpr = (AUC_model - 0.5) / (AUC_base - 0.5) - 1, returned as a fraction.",
     ],
-    solution=rela_impr,
+    solution=_rela_impr,
 )
 
 
 # --------------------------------------------------------------------------- q2: seed noise
-def beyond_noise(aucs_a, aucs_b, z=2.0):
+def _beyond_noise(aucs_a, aucs_b, z=2.0):
     """True when two models' mean AUCs differ by more than ``z`` standard errors of the
     difference: ``|mean_a - mean_b| > z * sqrt(s_a^2 / n_a + s_b^2 / n_b)``, where ``s`` is the
     sample standard deviation over seeds (``ddof=1``)."""
@@ -175,7 +175,7 @@ def _check_noise(fn):
             got = got.item()
         if not isinstance(got, bool):
             raise Incorrect(f"return a bool (True / False), got {type(got).__name__}")
-        if got != beyond_noise(a, b, z):
+        if got != _beyond_noise(a, b, z):
             wrong_cases.append((a, b, z, got))
     if not wrong_cases:
         return "the gap is compared with its own standard error: noise of both models, n seeds each"
@@ -206,7 +206,7 @@ q2 = Question(
         "The difference of two independent means has variance s_a^2 / n_a + s_b^2 / n_b; "
         "compare |mean_a - mean_b| with z times its square root.",
     ],
-    solution=beyond_noise,
+    solution=_beyond_noise,
 )
 
 QUESTIONS = [q1, q2]

@@ -19,9 +19,6 @@ __all__ = [
     "q1",
     "q2",
     "q3",
-    "correct_downsampled",
-    "expected_calibration_error",
-    "normalized_entropy",
 ]
 
 
@@ -43,7 +40,7 @@ def _as_float(got, what: str) -> float:
 
 
 # --------------------------------------------------------------------------- q1: downsampling
-def correct_downsampled(p, w):
+def _correct_downsampled(p, w):
     """Probability on the original data from a model trained with only a fraction ``w`` of the
     negatives kept: the odds were inflated by 1/w, so divide them by 1/w again."""
     return p / (p + (1 - p) / w)
@@ -112,7 +109,7 @@ def _check_downsampling(fn):
                     raise Incorrect(message)
         compare_outputs(
             arr,
-            correct_downsampled(p, w),
+            _correct_downsampled(p, w),
             what=f"q for w = {w}",
             rtol=1e-6,
             atol=1e-9,
@@ -137,12 +134,12 @@ q1 = Question(
         "True odds = model odds * w. Write the model odds as p / (1 - p), multiply by w and turn "
         "odds o back into a probability with o / (1 + o); simplify to p / (p + (1 - p) / w).",
     ],
-    solution=correct_downsampled,
+    solution=_correct_downsampled,
 )
 
 
 # --------------------------------------------------------------------------- q2: ECE
-def expected_calibration_error(y, p, n_bins=10):
+def _expected_calibration_error(y, p, n_bins=10):
     """ECE with ``n_bins`` equal-width bins: the row-weighted mean of |mean prediction - click
     rate| over the non-empty bins (p = 1 goes in the last bin)."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
@@ -239,12 +236,12 @@ q2 = Question(
         "For each non-empty bin b: gap_b = |mean of p in b - mean of y in b|. ECE = "
         "sum over bins of (rows in b / N) * gap_b.",
     ],
-    solution=expected_calibration_error,
+    solution=_expected_calibration_error,
 )
 
 
 # --------------------------------------------------------------------------- q3: normalised entropy
-def normalized_entropy(y, p):
+def _normalized_entropy(y, p):
     """Logloss divided by the logloss of always predicting the observed click rate."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     logloss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -317,7 +314,7 @@ q3 = Question(
         "Denominator: the same logloss for the constant prediction r = mean(y), which simplifies "
         "to -(r log r + (1 - r) log(1 - r)).",
     ],
-    solution=normalized_entropy,
+    solution=_normalized_entropy,
 )
 
 QUESTIONS = [q1, q2, q3]

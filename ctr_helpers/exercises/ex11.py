@@ -19,9 +19,6 @@ __all__ = [
     "q1",
     "q2",
     "q3",
-    "embedding_gib",
-    "quantize_int8",
-    "shard_rows",
 ]
 
 
@@ -39,7 +36,7 @@ def _number(x, what: str) -> float:
 
 
 # --------------------------------------------------------------------------- q1: int8
-def quantize_int8(w):
+def _quantize_int8(w):
     """Symmetric per-tensor int8 quantisation: scale = max|w| / 127, q = round(w / scale)
     clamped to [-127, 127] as int8; w is approximately q * scale."""
     scale = w.abs().max().item() / 127
@@ -47,21 +44,8 @@ def quantize_int8(w):
     return q, scale
 
 
-def _check_quantize(fn):
-    w = torch.randn(16, 24) * 0.05
-    w[3, 5] = -0.31  # the largest magnitude is negative: max(w) != max(|w|)
-    got = call(fn, w.clone())
-    if got is None:
-        raise NotYet("your function returned None: return the pair (q, scale)")
-    if not isinstance(got, tuple | list) or len(got) != 2:
-        raise Incorrect(f"return a pair (q, scale), got {type(got).__name__}")
-    q, scale = got
-    if not isinstance(q, torch.Tensor):
-        raise Incorrect(f"q must be a torch.Tensor, got {type(q).__name__}")
-    if tuple(q.shape) != tuple(w.shape):
-        raise Incorrect(f"q has shape {tuple(q.shape)}, expected {tuple(w.shape)} (one per weight)")
-    scale = _number(scale, "scale")
-    ref_q, ref_scale = quantize_int8(w)
+def _reject_scale_mistakes(scale, w):
+    """Raise ``Incorrect`` for the classic wrong scales: max(w), 255 or 128 steps, upside down."""
     if matches(scale, w.max().item() / 127, rtol=1e-5):
         raise Incorrect(
             "the scale must come from the largest magnitude max(|w|), not max(w): here the "
@@ -84,6 +68,24 @@ def _check_quantize(fn):
             "the scale is upside down: it is the weight step per integer, max|w| / 127, so "
             "that w is approximately q * scale"
         )
+
+
+def _check_quantize(fn):
+    w = torch.randn(16, 24) * 0.05
+    w[3, 5] = -0.31  # the largest magnitude is negative: max(w) != max(|w|)
+    got = call(fn, w.clone())
+    if got is None:
+        raise NotYet("your function returned None: return the pair (q, scale)")
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        raise Incorrect(f"return a pair (q, scale), got {type(got).__name__}")
+    q, scale = got
+    if not isinstance(q, torch.Tensor):
+        raise Incorrect(f"q must be a torch.Tensor, got {type(q).__name__}")
+    if tuple(q.shape) != tuple(w.shape):
+        raise Incorrect(f"q has shape {tuple(q.shape)}, expected {tuple(w.shape)} (one per weight)")
+    scale = _number(scale, "scale")
+    ref_q, ref_scale = _quantize_int8(w)
+    _reject_scale_mistakes(scale, w)
     compare_outputs(scale, ref_scale, what="scale", rtol=1e-5, atol=1e-12, check_type=False)
     if q.dtype != torch.int8:
         if q.dtype.is_floating_point and torch.equal(q, ref_q.to(q.dtype)):
@@ -118,12 +120,12 @@ q1 = Question(
         "maps to +-127.",
         "q = round(w / scale), clamp to [-127, 127], then .to(torch.int8). Return (q, scale).",
     ],
-    solution=quantize_int8,
+    solution=_quantize_int8,
 )
 
 
 # --------------------------------------------------------------------------- q2: DDP shards
-def shard_rows(perm, rank, world):
+def _shard_rows(perm, rank, world):
     """The rows rank ``rank`` of ``world`` trains on this epoch: every ``world``-th entry of the
     shared permutation, starting at ``rank``, cut to ``len(perm) // world`` rows so that every
     rank runs the same number of steps."""
@@ -200,12 +202,12 @@ q2 = Question(
         "perm[rank::world] is close; cut it to len(perm) // world rows so that every rank has "
         "the same number of rows, hence of steps.",
     ],
-    solution=shard_rows,
+    solution=_shard_rows,
 )
 
 
 # --------------------------------------------------------------------------- q3: table size
-def embedding_gib(field_dims, embed_dim, bytes_per_value=4):
+def _embedding_gib(field_dims, embed_dim, bytes_per_value=4):
     """Memory of one embedding table holding a row of ``embed_dim`` values for every value of
     every field, in GiB (2**30 bytes)."""
     return sum(field_dims) * embed_dim * bytes_per_value / 2**30
@@ -215,7 +217,7 @@ def _check_gib(fn):
     dims = [40_000_000, 10_000_000, 3_000, 20]
     got = _number(call(fn, list(dims), 64, bytes_per_value=4), "your size")
     rows = sum(dims)
-    ref = embedding_gib(dims, 64, 4)
+    ref = _embedding_gib(dims, 64, 4)
     mistakes = [
         (
             float(np.prod(np.array(dims, dtype=float))) * 64 * 4 / 2**30,
@@ -253,7 +255,7 @@ q3 = Question(
         "One row per value of every field: sum(field_dims) rows.",
         "rows x embed_dim x bytes_per_value bytes, divided by 2**30.",
     ],
-    solution=embedding_gib,
+    solution=_embedding_gib,
 )
 
 QUESTIONS = [q1, q2, q3]

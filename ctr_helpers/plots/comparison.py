@@ -10,6 +10,7 @@ the title, passed in by the caller, states the finding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,11 +18,14 @@ from matplotlib.figure import Figure
 
 from ctr_helpers.plots._style import PALETTE
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["seed_spread_strip", "cost_quality_scatter"]
 
 
 def seed_spread_strip(
-    results,
+    results: pd.DataFrame,
     models: Sequence[str],
     *,
     title: str,

@@ -144,6 +144,21 @@ def cross_degree_check(
     return fig
 
 
+def _entries_panel(ax: plt.Axes, w: np.ndarray, field_names: Sequence[str], dim: int) -> None:
+    """Every entry of ``|W|``, white lines between the ``dim``-wide field blocks."""
+    n_fields = len(field_names)
+    _heatmap(w, ax, cmap="mako_r", square=True, cbar_kws={"label": "|W| entry"})
+    ticks = np.arange(n_fields) * dim + dim / 2
+    ax.set_xticks(ticks, field_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, field_names, rotation=0)
+    for k in range(1, n_fields):
+        ax.axhline(k * dim, color="white", lw=1.0)
+        ax.axvline(k * dim, color="white", lw=1.0)
+    ax.set_xlabel("field of x_l (input to W)")
+    ax.set_ylabel("field of x0 (multiplies W x_l)")
+    ax.set_title("every entry")
+
+
 def cross_weight_heatmap(
     weight: np.ndarray,
     field_names: Sequence[str],
@@ -171,18 +186,7 @@ def cross_weight_heatmap(
     fig, (left, right) = plt.subplots(
         1, 2, figsize=(12.0, 5.2), gridspec_kw={"width_ratios": [1.15, 1.0]}
     )
-    _heatmap(w, left, cmap="mako_r", square=True, cbar_kws={"label": "|W| entry"})
-    ticks = np.arange(n_fields) * dim + dim / 2
-    for ax in (left,):
-        ax.set_xticks(ticks, field_names, rotation=45, ha="right")
-        ax.set_yticks(ticks, field_names, rotation=0)
-        for k in range(1, n_fields):
-            ax.axhline(k * dim, color="white", lw=1.0)
-            ax.axvline(k * dim, color="white", lw=1.0)
-    left.set_xlabel("field of x_l (input to W)")
-    left.set_ylabel("field of x0 (multiplies W x_l)")
-    left.set_title("every entry")
-
+    _entries_panel(left, w, field_names, dim)
     _heatmap(
         blocks,
         right,

@@ -1,7 +1,8 @@
 """Figures of the factorization notebooks: 02 (factorization machines) and 03 (field-aware FM).
 
 Every function draws one figure from numbers the notebook computed and returns the ``Figure``;
-the title is passed in, so the notebook states (and asserts) the finding, not the plot.
+the title is passed in, so the notebook states (and asserts) the finding, not the plot. The
+FFM gather schematic ``plot_ffm_gather`` is drawn in ``diagrams.py`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ctr_helpers.plots._style import PALETTE
+from ctr_helpers.plots.diagrams import plot_ffm_gather
 
 __all__ = [
     "plot_fm_cost",
@@ -198,42 +198,4 @@ def plot_learning_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="lower right")
-    return fig
-
-
-def plot_ffm_gather(field_names: Sequence[str], *, title: str) -> Figure:
-    """Which field-aware vectors the vectorised FFM gathers, drawn on the ``[F, F]`` grid.
-
-    Cell ``(f, g)`` stands for ``e[:, f, g]``, the vector of field ``f``'s feature meant for
-    field ``g``. Pair ``(i, j)``, ``i < j``, multiplies the upper-triangle cell ``(i, j)`` (the
-    *left* gather, ``e[:, rows, cols]``) with its mirror ``(j, i)`` (the *right* gather,
-    ``e[:, cols, rows]``); the diagonal is never used. Mirrored cells carry the same pair number.
-    """
-    names = list(field_names)
-    n = len(names)
-    role = np.zeros((n, n), dtype=int)  # 0 diagonal, 1 left (upper), 2 right (lower)
-    role[np.triu_indices(n, 1)] = 1
-    role[np.tril_indices(n, -1)] = 2
-    cmap = ListedColormap(["#dddddd", PALETTE["ours"], PALETTE["bars"]])
-    fig, ax = plt.subplots(figsize=(0.55 * n + 3.2, 0.5 * n + 1.6))
-    ax.imshow(role, cmap=cmap, vmin=0, vmax=2)
-    rows, cols = np.triu_indices(n, 1)
-    for p, (i, j) in enumerate(zip(rows, cols, strict=True)):
-        for r, c in ((i, j), (j, i)):
-            ax.text(c, r, str(p), ha="center", va="center", fontsize=7, color="white")
-    ax.set_xticks(range(n), names, rotation=45, ha="right")
-    ax.set_yticks(range(n), names)
-    ax.set_xlabel("opposite field g (which vector of the feature)")
-    ax.set_ylabel("field f (whose feature)")
-    ax.grid(False)
-    ax.legend(
-        handles=[
-            Patch(color=PALETTE["ours"], label="left side: e[:, rows, cols]"),
-            Patch(color=PALETTE["bars"], label="right side: e[:, cols, rows]"),
-            Patch(color="#dddddd", label="f = g: never used"),
-        ],
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1.0),
-    )
-    ax.set_title(title)
     return fig

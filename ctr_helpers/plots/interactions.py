@@ -71,12 +71,18 @@ def field_importance_bars(
     ax.set_title("learned gate (what SENet scales by)", fontsize=11)
     ax.grid(axis="y", visible=False)
     if drop is not None:
-        ax2 = axes[0, 1]
-        ax2.barh(y, drop[order], color=PALETTE["accent"])
-        ax2.axvline(0.0, color=PALETTE["neutral"], lw=1.0)
-        ax2.set_yticks(y, labels)
-        ax2.set_xlabel("validation AUC drop when the field is shuffled")
-        ax2.set_title("permutation importance (what the model uses)", fontsize=11)
-        ax2.grid(axis="y", visible=False)
+        _permutation_panel(axes[0, 1], y, drop[order], labels)
     fig.suptitle(title)
     return fig
+
+
+def _permutation_panel(
+    ax: plt.Axes, y: np.ndarray, drop: np.ndarray, labels: Sequence[str]
+) -> None:
+    """Horizontal bars of the AUC drop per field, in the order of the gate panel."""
+    ax.barh(y, drop, color=PALETTE["accent"])
+    ax.axvline(0.0, color=PALETTE["neutral"], lw=1.0)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("validation AUC drop when the field is shuffled")
+    ax.set_title("permutation importance (what the model uses)", fontsize=11)
+    ax.grid(axis="y", visible=False)

@@ -1,7 +1,8 @@
 """Figures of the intro notebooks: 00 (the CTR problem) and 01 (logistic regression).
 
 Each function draws one figure from numbers the notebook computed and returns the Figure; the
-title states the finding and is passed in by the notebook.
+title states the finding and is passed in by the notebook. The pipeline diagram
+``ctr_pipeline`` is drawn in ``diagrams.py`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ctr_helpers.plots._style import PALETTE
+from ctr_helpers.plots.diagrams import ctr_pipeline
 
 __all__ = [
     "ctr_pipeline",
@@ -24,72 +25,6 @@ __all__ = [
     "xor_boundaries",
     "cross_growth",
 ]
-
-# Stages of the offline/online CTR pipeline drawn by `ctr_pipeline`: (label, detail).
-_PIPELINE = [
-    ("impression log", "who saw what,\nwhen, where"),
-    ("click log", "which impressions\nwere clicked"),
-    ("join + label", "one row per impression\ny = 1 if clicked"),
-    ("encode fields", "value -> index per field\n(fit on train only)"),
-    ("train model", "minimise logloss\non past rows"),
-    ("score candidates", "p(click | user, item,\ncontext) per candidate"),
-    ("rank", "sort by p (or p x bid)\nshow the top k"),
-]
-
-
-def ctr_pipeline(title: str = "From logs to a ranked list: the model sees encoded rows") -> Figure:
-    """The path from raw impression and click logs to a ranked list, as boxes and arrows.
-
-    The first five stages run offline on past data (top row); scoring and ranking run online for
-    every request (bottom row), with the trained model and the fitted encoders carried over.
-    """
-    fig, ax = plt.subplots(figsize=(11.0, 3.6))
-    ax.set_xlim(0, 11)
-    ax.set_ylim(0, 3.6)
-    ax.axis("off")
-    w, h = 1.9, 1.05
-    # offline row: 5 boxes; online row: 2 boxes under the last two offline ones
-    xs_top = [0.1 + i * 2.2 for i in range(5)]
-    positions = [(x, 2.2) for x in xs_top] + [(xs_top[3], 0.35), (xs_top[1], 0.35)]
-    colours = (
-        [PALETTE["neutral"]] * 3 + [PALETTE["accent"], PALETTE["ours"]] + [PALETTE["good"]] * 2
-    )
-    centres = []
-    for (label, detail), (x, y), colour in zip(_PIPELINE, positions, colours, strict=True):
-        box = FancyBboxPatch(
-            (x, y),
-            w,
-            h,
-            boxstyle="round,pad=0.04",
-            facecolor=colour,
-            alpha=0.18,
-            edgecolor=colour,
-            linewidth=1.5,
-        )
-        ax.add_patch(box)
-        ax.text(x + w / 2, y + h - 0.25, label, ha="center", va="center", fontweight="bold")
-        ax.text(x + w / 2, y + 0.35, detail, ha="center", va="center", fontsize=8.5)
-        centres.append((x + w / 2, y + h / 2))
-
-    def arrow(a, b, **kw):
-        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=14, color="k", **kw))
-
-    for i in range(4):  # offline chain
-        arrow((xs_top[i] + w, 2.2 + h / 2), (xs_top[i + 1], 2.2 + h / 2))
-    # trained model (and encoders) feed online scoring, which feeds ranking
-    arrow((xs_top[4] + w / 2, 2.2), (xs_top[3] + w, 0.35 + h / 2), connectionstyle="arc3,rad=-0.3")
-    ax.text(xs_top[4] + w / 2 + 0.05, 1.55, "trained model", fontsize=8.5, style="italic")
-    arrow((xs_top[3] + w / 2, 2.2), (xs_top[3] + w / 2, 0.35 + h), linestyle="--")
-    ax.text(
-        xs_top[3] + w / 2 - 0.1, 1.8, "fitted encoders", fontsize=8.5, style="italic", ha="right"
-    )
-    arrow((xs_top[3], 0.35 + h / 2), (xs_top[1] + w, 0.35 + h / 2))
-    # the served list produces the next day's logs
-    arrow((xs_top[1], 0.35 + h / 2), (xs_top[0] + w / 2, 2.2), connectionstyle="arc3,rad=-0.3")
-    ax.text(0.1, 3.45, "offline (past logs)", fontsize=9, color=PALETTE["neutral"])
-    ax.text(0.1, 0.05, "online (every request); the shown list becomes tomorrow's log", fontsize=9)
-    ax.set_title(title)
-    return fig
 
 
 def field_cardinalities(

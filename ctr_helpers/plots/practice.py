@@ -1,19 +1,42 @@
-"""Figures of the practice notebooks (see the package docstring): calibration (reliability
-diagram) and the benchmark comparison with the BARS leaderboard."""
+"""Figures of the practice notebooks 10-11 and of the benchmark: reliability diagrams, the
+comparison with the BARS leaderboard, calibration maps, early stopping, drift and latency.
+
+Every function draws one figure from numbers computed by the caller and returns the Figure.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from ctr_helpers.plots._style import PALETTE
 
-__all__: list[str] = ["benchmark_bars", "reliability_diagram"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "benchmark_bars",
+    "calibration_maps",
+    "drift_auc_over_time",
+    "early_stopping_curve",
+    "latency_by_candidates",
+    "reliability_diagram",
+    "reliability_grid",
+]
+
+_CURVE_COLOURS = ("ours", "good", "bad", "accent", "bars")
 
 
-def reliability_diagram(y, probs, n_bins: int = 10, title: str | None = None):
+def reliability_diagram(
+    y: np.ndarray,
+    probs: np.ndarray | Mapping[str, np.ndarray],
+    n_bins: int = 10,
+    title: str | None = None,
+) -> Figure:
     """Reliability diagram: observed click rate against mean prediction per equal-width bin.
 
     ``probs`` is one vector of predicted probabilities or a dict ``{label: vector}`` to compare
@@ -48,7 +71,11 @@ def reliability_diagram(y, probs, n_bins: int = 10, title: str | None = None):
     return fig
 
 
-def benchmark_bars(results, bars: Mapping[str, Mapping[str, float]], title: str | None = None):
+def benchmark_bars(
+    results: pd.DataFrame,
+    bars: Mapping[str, Mapping[str, float]],
+    title: str | None = None,
+) -> Figure:
     """Our test AUC and logloss per model beside the published BARS numbers (two panels).
 
     ``results``: a DataFrame with one row per run and columns ``model``, ``test_auc``,
@@ -94,23 +121,15 @@ def benchmark_bars(results, bars: Mapping[str, Mapping[str, float]], title: str 
 
 
 # --------------------------------------------------------------------------- notebooks 10 and 11
-# (appended by the notebook-10/11 author; the two functions above belong to the training module's
-# author)
-
-__all__ += [
-    "calibration_maps",
-    "drift_auc_over_time",
-    "early_stopping_curve",
-    "latency_by_candidates",
-    "reliability_grid",
-]
-
-_CURVE_COLOURS = ("ours", "good", "bad", "accent", "bars")
 
 
 def reliability_grid(
-    y, panels: Mapping[str, Mapping[str, object]], n_bins: int = 10, *, title: str
-):
+    y: np.ndarray,
+    panels: Mapping[str, Mapping[str, np.ndarray]],
+    n_bins: int = 10,
+    *,
+    title: str,
+) -> Figure:
     """Small multiples of reliability diagrams, one panel per model (e.g. per training method).
 
     ``panels[panel_title] = {curve_label: probs}``: the predicted probabilities of each curve for
@@ -143,13 +162,13 @@ def reliability_grid(
 
 
 def calibration_maps(
-    grid,
-    maps: Mapping[str, object],
-    binned: tuple | None = None,
+    grid: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    binned: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     *,
     title: str,
     xlabel: str = "model's predicted probability",
-):
+) -> Figure:
     """What each calibrator does: the fitted map from the model's probability (x) to the
     calibrated probability (y), evaluated on ``grid``; ``maps[label] = values on grid``.
 
@@ -180,7 +199,9 @@ def calibration_maps(
     return fig
 
 
-def early_stopping_curve(frame, best_epoch: int, stop_epoch: int | None = None, *, title: str):
+def early_stopping_curve(
+    frame: pd.DataFrame, best_epoch: int, stop_epoch: int | None = None, *, title: str
+) -> Figure:
     """A learning curve and what early stopping does with it (two panels sharing the epochs).
 
     ``frame``: ``History.to_frame()`` of a run trained past its best epoch (columns
@@ -219,15 +240,15 @@ def early_stopping_curve(frame, best_epoch: int, stop_epoch: int | None = None, 
 
 
 def drift_auc_over_time(
-    t_mid,
-    model_auc,
+    t_mid: Sequence[float],
+    model_auc: Sequence[float],
     *,
     random_split_auc: float,
-    oracle_auc=None,
+    oracle_auc: Sequence[float] | None = None,
     train_end: float | None = None,
     val_span: tuple[float, float] | None = None,
     title: str,
-):
+) -> Figure:
     """AUC of a model trained on the past, measured on consecutive windows of the future.
 
     ``t_mid``: the middle time of each test window; ``model_auc``: the model's AUC there;
@@ -264,7 +285,7 @@ def drift_auc_over_time(
     return fig
 
 
-def latency_by_candidates(table, *, title: str):
+def latency_by_candidates(table: pd.DataFrame, *, title: str) -> Figure:
     """p50 and p99 scoring latency against the number of candidates scored per request.
 
     ``table``: a DataFrame with one row per (setting, candidates) and columns ``setting`` (e.g.
