@@ -1,18 +1,17 @@
 """Tests for ctr_helpers.data: containers, Frappe_x1, Criteo format, synthetic data, splits.
 
-The real-data tests read the ready data home in ../shared/data (or $CTR_DATA_HOME) and write
-derived files only to pytest's temporary folders. Download tests: test_data_download.py.
+The real-data tests read the data home ($CTR_DATA_HOME, else the default one filled by
+``python -m ctr_helpers.data fetch``) and write derived files only to pytest's temporary
+folders. Download tests: test_data_download.py.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 import zipfile
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,12 +23,12 @@ from sklearn.preprocessing import OneHotEncoder
 
 from ctr_helpers import data as D
 
-DATA_HOME = Path(
-    os.environ.get("CTR_DATA_HOME") or Path(__file__).resolve().parents[2] / "shared" / "data"
-)
+# $CTR_DATA_HOME (CI sets it to a ready data home), else the default one that
+# `python -m ctr_helpers.data fetch` fills; the real-data tests skip when it lacks the files.
+DATA_HOME = D.get_data_home()
 needs_data = pytest.mark.skipif(
     not (DATA_HOME / "frappe" / "Mobile_Frappe.zip").exists(),
-    reason=f"no ready data home at {DATA_HOME} (set CTR_DATA_HOME)",
+    reason=f"no data in {DATA_HOME} (run python -m ctr_helpers.data fetch, or set CTR_DATA_HOME)",
 )
 
 

@@ -7,8 +7,9 @@ whose ``x`` is a ``[N, F]`` LongTensor of **per-field local indices** (field ``f
 Modules, in reading order (every name below is importable from ``ctr_helpers.data`` itself):
 
 * ``containers``: :class:`CTRSplit`, :class:`CTRDataset`;
-* ``download``: :func:`get_data_home`, :func:`get_cache_dir`, :func:`fetch`, :func:`sha256_file`,
-  the :data:`REMOTE_FILES` registry, :class:`DownloadError`, :class:`ChecksumError`;
+* ``download``: :func:`get_data_home`, :func:`get_cache_dir`, :func:`fetch`, :func:`fetch_all`,
+  :func:`sha256_file`, the :data:`REMOTE_FILES` registry, :class:`DownloadError`,
+  :class:`ChecksumError` (``python -m ctr_helpers.data fetch`` downloads every file);
 * ``frappe``: :func:`load_frappe` (the BARS Frappe_x1 split, train rebuilt from the raw log),
   :func:`read_libfm`;
 * ``encoding``: :class:`FieldEncoder`, :func:`bucketize_counts`;
@@ -41,6 +42,7 @@ from .download import (
     DownloadError,
     RemoteFile,
     fetch,
+    fetch_all,
     get_cache_dir,
     get_data_home,
     sha256_file,
@@ -61,6 +63,7 @@ __all__ = [
     "get_cache_dir",
     "sha256_file",
     "fetch",
+    "fetch_all",
     "FRAPPE_FIELDS",
     "FRAPPE_DIMS",
     "load_frappe",

@@ -9,7 +9,9 @@ Two folders, never the same one:
   (the rebuilt Frappe train split).
 
 Every file is written to a temporary name beside its destination and renamed into place only
-when complete, so an interrupted write never leaves a half file behind.
+when complete, so an interrupted write never leaves a half file behind. :func:`fetch_all` (and
+``python -m ctr_helpers.data fetch``) gets several files at once and reports every one it could
+not get in a single error.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import http.client
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -39,6 +42,8 @@ __all__ = [
     "get_cache_dir",
     "sha256_file",
     "fetch",
+    "fetch_all",
+    "MissingFile",
 ]
 
 
@@ -97,8 +102,26 @@ ENV_CACHE_DIR = "CTR_CACHE_DIR"
 ENV_URL_BASE = "CTR_DATA_URL_BASE"
 
 
+@dataclass(frozen=True)
+class MissingFile:
+    """One file that could not be had: what, from where, where it should go, and why not."""
+
+    remote: RemoteFile
+    url: str
+    dest: Path
+    reason: str  # one line
+
+
 class DownloadError(OSError):
-    """A file could not be downloaded (offline, HTTP error, cut-off transfer, read-only home)."""
+    """A file could not be downloaded (offline, HTTP error, cut-off transfer, read-only home).
+
+    ``problems`` lists every :class:`MissingFile` the error is about (several for
+    :func:`fetch_all`).
+    """
+
+    def __init__(self, message: str, problems: Iterable[MissingFile] = ()) -> None:
+        super().__init__(message)
+        self.problems: list[MissingFile] = list(problems)
 
 
 class ChecksumError(DownloadError):
@@ -155,14 +178,52 @@ def sha256_file(path: str | os.PathLike) -> str:
     return _VERIFIED[key]
 
 
-def _by_hand(remote: RemoteFile, url: str, dest: Path, home: Path) -> str:
-    official = f" (official source: {remote.url})" if url != remote.url else ""
-    return (
-        f"To install it by hand, download {url}{official}\n"
-        f"and save it as {dest}\n"
-        f"(expected {remote.size:,} bytes, sha256 {remote.sha256}). "
-        f"The data home is {home}; set {ENV_DATA_HOME} to use another folder."
-    )
+def _home_source(data_home: str | os.PathLike | None) -> str:
+    """How the data home was chosen, for the error messages."""
+    if data_home is not None:
+        return "from the data_home argument"
+    if os.environ.get(ENV_DATA_HOME):
+        return f"from ${ENV_DATA_HOME}"
+    return f"the default; ${ENV_DATA_HOME} is not set"
+
+
+def _missing_message(
+    problems: list[MissingFile], home: Path, source: str, needed: int | None = None
+) -> str:
+    """The one-screen message for files that could not be had: each file's URL, size, sha256
+    and destination, then how to point the loaders at a folder that holds them."""
+    if len(problems) == 1:
+        p = problems[0]
+        lines = [f"Could not download {p.remote.name} from {p.url}: {p.reason}."]
+    else:
+        of = f" of the {needed}" if needed else ""
+        lines = [f"Could not download {len(problems)}{of} data files needed:"]
+        lines += [f"  {p.remote.name}: {p.reason}" for p in problems]
+    lines += ["", "To install by hand, download each file and save it at the path shown:"]
+    for p in problems:
+        official = f"  (official source: {p.remote.url})" if p.url != p.remote.url else ""
+        lines += [
+            f"  {p.remote.name}  ({p.remote.size:,} bytes, sha256 {p.remote.sha256})",
+            f"      from     {p.url}{official}",
+            f"      save as  {p.dest}",
+        ]
+    lines += [
+        "",
+        f"Data home: {home} ({source}).",
+        "If a folder already holds these files, point the loaders at it and call again:",
+        f"  in a notebook:  %env {ENV_DATA_HOME}=/path/to/folder"
+        "   (read on every call: no kernel restart needed)",
+        f"  in a terminal:  export {ENV_DATA_HOME}=/path/to/folder"
+        "  (or pass data_home=... to the loader)",
+        "Once online, `python -m ctr_helpers.data fetch` downloads every course file at once.",
+    ]
+    return "\n".join(lines)
+
+
+def _progress_wanted(progress: bool) -> bool:
+    """``progress``, unless ``$TQDM_DISABLE`` is set (read on every call, like the data home)."""
+    disabled = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+    return progress and not disabled
 
 
 def fetch(
@@ -179,42 +240,81 @@ def fetch(
     ``name`` is a key of :data:`REMOTE_FILES` (e.g. ``"frappe/Mobile_Frappe.zip"``) or a
     :class:`RemoteFile`. ``url`` overrides where it is downloaded from (tests point it at a local
     server); otherwise ``$CTR_DATA_URL_BASE/<name>`` if that variable is set, else the official URL.
-    ``force=True`` downloads again even when a verified copy is cached.
+    ``force=True`` downloads again even when a verified copy is cached. ``progress`` shows a tqdm
+    bar (unless ``$TQDM_DISABLE`` is set).
 
     The download goes to a temporary file next to the destination and is renamed into place only
     when complete and verified, so an interrupted or tampered download never leaves a file behind
     and never touches a good cached copy.
 
-    Raises :class:`DownloadError` (naming the file, the URL and where to put it by hand) when the
-    download fails, and :class:`ChecksumError` when the bytes are wrong (downloaded or cached).
+    Raises :class:`DownloadError` (naming the file, the URL, its size and sha256, where to put it
+    by hand and how to set the data home) when the download fails, and :class:`ChecksumError`
+    when the bytes are wrong (downloaded or cached). Neither is chained to the low-level error,
+    whose text is in the message.
     """
     remote = _lookup(name)
     home = get_data_home(data_home)
     dest = home.joinpath(*remote.name.split("/"))
     if url is None:
         url = _default_url(remote)
-    if dest.exists() and not force:
-        return _check_cached(remote, url, dest)
-
-    tmp, fd = _temp_file_beside(remote, url, dest, home)
-    out = os.fdopen(fd, "wb")
     try:
-        digest, received = _download_into(
-            out, remote, url, dest, home, progress=progress, timeout=timeout
-        )
-        if digest != remote.sha256:
-            cut = " (the transfer looks cut short)" if received < remote.size else ""
-            raise ChecksumError(
-                f"Checksum mismatch for {remote.name} downloaded from {url}: expected sha256 "
-                f"{remote.sha256} ({remote.size:,} bytes), got {digest} ({received:,} bytes)"
-                f"{cut}. The download was deleted"
-                + (" and the cached copy left untouched." if dest.exists() else ".")
-            )
-        _publish(tmp, dest)
-        return dest
-    finally:
-        out.close()
-        tmp.unlink(missing_ok=True)
+        if dest.exists() and not force:
+            return _check_cached(remote, url, dest)
+        _download(remote, url, dest, home, progress=_progress_wanted(progress), timeout=timeout)
+    except _Failed as failed:
+        problem = MissingFile(remote, url, dest, failed.reason)
+        message = failed.detail or _missing_message([problem], home, _home_source(data_home))
+        raise failed.kind(message, [problem]) from None
+    return dest
+
+
+def fetch_all(
+    names: Iterable[str | RemoteFile] | None = None,
+    data_home: str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    timeout: float = 30.0,
+    on_file: Callable[[RemoteFile, Path], None] | None = None,
+) -> list[Path]:
+    """:func:`fetch` every file in ``names`` (default: all of :data:`REMOTE_FILES`): their paths.
+
+    Every file is tried, even after one fails; then a single :class:`DownloadError` (a
+    :class:`ChecksumError` if every failure was a checksum mismatch) names every file that could
+    not be had, with its URL, size, sha256 and destination. ``on_file(remote, path)`` is called
+    after each file that is in place.
+
+    >>> fetch_all([])
+    []
+    """
+    remotes = [_lookup(n) for n in (REMOTE_FILES if names is None else names)]
+    paths, errors = [], []
+    for remote in remotes:
+        try:
+            path = fetch(remote, data_home, force=force, progress=progress, timeout=timeout)
+        except DownloadError as err:
+            errors.append(err)
+            continue
+        paths.append(path)
+        if on_file is not None:
+            on_file(remote, path)
+    if errors:
+        problems = [p for err in errors for p in err.problems]
+        kind = ChecksumError if all(isinstance(e, ChecksumError) for e in errors) else DownloadError
+        if len(errors) == 1:  # the single-file message says more (e.g. what a checksum gave)
+            raise kind(str(errors[0]), problems) from None
+        home = get_data_home(data_home)
+        message = _missing_message(problems, home, _home_source(data_home), len(remotes))
+        raise kind(message, problems) from None
+    return paths
+
+
+class _Failed(Exception):
+    """Internal: why a file could not be had (``fetch`` turns it into the public error)."""
+
+    def __init__(self, reason: str, kind: type[DownloadError] = DownloadError, detail: str = ""):
+        super().__init__(reason)
+        self.reason, self.kind, self.detail = reason, kind, detail
 
 
 def _lookup(name: str | RemoteFile) -> RemoteFile:
@@ -233,53 +333,73 @@ def _default_url(remote: RemoteFile) -> str:
 
 
 def _check_cached(remote: RemoteFile, url: str, dest: Path) -> Path:
-    """``dest`` if its sha256 is the expected one; :class:`ChecksumError` otherwise."""
+    """``dest`` if its sha256 is the expected one; raises :class:`_Failed` otherwise."""
     digest = sha256_file(dest)
     if digest != remote.sha256:
-        raise ChecksumError(
+        size = dest.stat().st_size
+        raise _Failed(
+            f"the cached copy is corrupt or another version (sha256 {digest}, {size:,} bytes); "
+            "delete it and call again",
+            ChecksumError,
             f"The cached file {dest} is corrupt or a different version: expected sha256 "
-            f"{remote.sha256} ({remote.size:,} bytes), found {digest} "
-            f"({dest.stat().st_size:,} bytes). Delete it and call again to re-download "
-            f"it from {url}."
+            f"{remote.sha256} ({remote.size:,} bytes), found {digest} ({size:,} bytes). "
+            f"Delete it and call again to re-download it from {url}.",
         )
     return dest
 
 
-def _temp_file_beside(remote: RemoteFile, url: str, dest: Path, home: Path) -> tuple[Path, int]:
+def _download(
+    remote: RemoteFile, url: str, dest: Path, home: Path, *, progress: bool, timeout: float
+) -> None:
+    """Download ``url`` to a temporary file beside ``dest``, check it, rename it into place.
+
+    The temporary file is deleted whatever happens (error, Ctrl-C). Raises :class:`_Failed`.
+    """
+    tmp, fd = _temp_file_beside(dest, home)
+    out = os.fdopen(fd, "wb")
+    try:
+        digest, received = _download_into(out, remote, url, progress=progress, timeout=timeout)
+        if digest != remote.sha256:
+            cut = " (the transfer looks cut short)" if received < remote.size else ""
+            kept = " and the cached copy left untouched." if dest.exists() else "."
+            raise _Failed(
+                f"wrong bytes: sha256 {digest} ({received:,} bytes){cut}; nothing was saved",
+                ChecksumError,
+                f"Checksum mismatch for {remote.name} downloaded from {url}: expected sha256 "
+                f"{remote.sha256} ({remote.size:,} bytes), got {digest} ({received:,} bytes)"
+                f"{cut}. The download was deleted{kept}",
+            )
+        _publish(tmp, dest)
+    finally:
+        out.close()
+        tmp.unlink(missing_ok=True)
+
+
+def _temp_file_beside(dest: Path, home: Path) -> tuple[Path, int]:
     """A new temporary file in ``dest``'s folder (created if needed): its path and descriptor.
 
-    Raises :class:`DownloadError` when the data home is not writable.
+    Raises :class:`_Failed` when the data home is not writable.
     """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as err:
-        raise DownloadError(
-            f"Cannot download {remote.name}: the data home {home} is not writable ({err}).\n"
-            + _by_hand(remote, url, dest, home)
-        ) from err
+        raise _Failed(f"the data home {home} is not writable ({err})") from None
     return Path(tmp_name), fd
 
 
 def _download_into(
-    out: IO[bytes],
-    remote: RemoteFile,
-    url: str,
-    dest: Path,
-    home: Path,
-    *,
-    progress: bool,
-    timeout: float,
+    out: IO[bytes], remote: RemoteFile, url: str, *, progress: bool, timeout: float
 ) -> tuple[str, int]:
     """Stream ``url`` into ``out`` (closed on return): the sha256 and the number of bytes.
 
-    Any network or write error becomes a :class:`DownloadError` saying how far it got.
+    Any network or write error becomes a :class:`_Failed` saying how far it got.
     """
+    from tqdm.auto import tqdm
+
     h = hashlib.sha256()
     received = 0
     try:
-        from tqdm.auto import tqdm
-
         request = Request(url, headers={"User-Agent": "ctr-course (python urllib)"})
         with (
             out,
@@ -303,11 +423,9 @@ def _download_into(
             reason = f"HTTP {err.code} {err.reason}"
         else:
             reason = f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
-        raise DownloadError(
-            f"Could not download {remote.name} from {url}: {reason} "
-            f"(after {received:,} of {remote.size:,} bytes; nothing was saved).\n"
-            + _by_hand(remote, url, dest, home)
-        ) from err
+        if received:
+            reason += f" (after {received:,} of {remote.size:,} bytes; nothing was saved)"
+        raise _Failed(reason) from None
     return h.hexdigest(), received
 
 

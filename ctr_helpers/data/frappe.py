@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from .containers import CTRDataset, CTRSplit
-from .download import _atomic_save_npz, fetch, get_cache_dir, sha256_file
+from .download import _atomic_save_npz, fetch_all, get_cache_dir, sha256_file
 
 __all__ = ["FRAPPE_FIELDS", "FRAPPE_DIMS", "load_frappe", "read_libfm"]
 
@@ -230,14 +230,15 @@ def load_frappe(
     context and swap in an item that user never used, drawn with ``seed`` (NFM's own draw is
     lost), so that every raw row has 2 negatives across the three splits.
 
-    Files are fetched into the data home (see :func:`fetch`); the rebuilt split is cached as an
-    ``.npz`` in :func:`get_cache_dir` (or ``cache_dir``), keyed by the seed and the input
-    checksums, so later calls only read it back.
+    The three files are fetched into the data home (see :func:`fetch_all`: one error names every
+    file that could not be had); the rebuilt split is cached as an ``.npz`` in
+    :func:`get_cache_dir` (or ``cache_dir``), keyed by the seed and the input checksums, so later
+    calls only read it back.
 
     Fields: user, item, daytime, weekday, isweekend, homework, cost, weather, country, city with
     ``field_dims`` 957, 4082, 7, 7, 2, 3, 2, 9, 80, 233.
     """
-    paths = [fetch(n, data_home, progress=progress) for n in _FRAPPE_FILES]
+    paths = fetch_all(_FRAPPE_FILES, data_home, progress=progress)
     cache = _frappe_cache_path(paths, seed, cache_dir)
     arrays = _read_npz(cache)
     if arrays is None:
