@@ -1,4 +1,10 @@
-"""environment.yml (conda) and pyproject.toml (pip) must describe the same environment."""
+"""environment.yml (conda) and pyproject.toml (pip) must describe the same environment, and
+environment.yml must be what ``conda env create -f environment.yml`` accepts.
+
+The file is read the way conda reads it (YAML; PyYAML comes with JupyterLab, through
+jupyter_events), and its ``pip:`` block the way pip reads it: conda writes those lines to a
+requirements file and runs ``pip install -r`` on it from the folder of environment.yml.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,14 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
 ROOT = Path(__file__).resolve().parents[1]
-# conda-forge names that differ from the PyPI names
-CONDA_TO_PYPI = {"pytorch": "torch"}
+# conda-forge names that differ from the PyPI names (conda-forge's "playwright" is the Node.js
+# tool; its Python bindings are "playwright-python")
+CONDA_TO_PYPI = {"pytorch": "torch", "playwright-python": "playwright"}
 CONDA_ONLY = {"python", "pip"}
 
 
@@ -26,21 +37,27 @@ def _pyproject() -> dict[str, str]:
     return dict(_split(r) for r in reqs)
 
 
+def _environment() -> dict:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert isinstance(env, dict) and env.get("name") and env.get("channels"), env
+    return env
+
+
 def _conda() -> dict[str, str]:
-    """The conda dependency lines of environment.yml (a flat list, so no YAML parser needed)."""
+    """The conda packages of environment.yml, by PyPI name."""
     out = {}
-    in_deps = False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
-        if line.startswith("dependencies:"):
-            in_deps = True
-            continue
-        if in_deps and re.match(r"^\S", line):
-            break
-        m = re.match(r"^  - (\S+)\s*$", line)  # top-level items only, not the pip: block
-        if in_deps and m:
-            name, spec = _split(m.group(1))
+    for dep in _environment()["dependencies"]:
+        if isinstance(dep, str):
+            name, spec = _split(dep)
             out[CONDA_TO_PYPI.get(name, name)] = spec
     return out
+
+
+def _pip_block() -> list[str]:
+    blocks = [d["pip"] for d in _environment()["dependencies"] if isinstance(d, dict)]
+    assert len(blocks) == 1, "environment.yml needs exactly one pip: block"
+    assert all(isinstance(line, str) for line in blocks[0]), blocks[0]
+    return blocks[0]
 
 
 def test_environment_yml_matches_pyproject():
@@ -55,6 +72,20 @@ def test_environment_yml_matches_pyproject():
     assert not differing, f"version ranges differ (pyproject, conda): {differing}"
 
 
-def test_environment_yml_installs_the_package():
-    text = (ROOT / "environment.yml").read_text()
-    assert re.search(r"^\s+- -e \.\s*$", text, re.M), "environment.yml must pip-install the package"
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pip's vendored pkg_resources
+def test_pip_block_is_a_valid_requirements_file(tmp_path, monkeypatch):
+    """Every line is one pip accepts in a requirements file (``--no-deps`` is not one), and the
+    block installs this repository in editable mode."""
+    req_file = pytest.importorskip("pip._internal.req.req_file")
+    constructors = pytest.importorskip("pip._internal.req.constructors")
+    session = pytest.importorskip("pip._internal.network.session")
+
+    path = tmp_path / "condaenv.requirements.txt"
+    path.write_text("\n".join(_pip_block()) + "\n")
+    monkeypatch.chdir(ROOT)  # conda runs pip from the folder of environment.yml
+    parsed = req_file.parse_requirements(str(path), session=session.PipSession())
+    reqs = [constructors.install_req_from_parsed_requirement(r) for r in parsed]
+    assert len(reqs) == len(_pip_block())
+    editable = [r for r in reqs if r.editable]
+    assert editable, "environment.yml must pip-install the package (- -e .)"
+    assert any(Path(r.link.file_path) == ROOT for r in editable), [r.link for r in editable]
