@@ -322,7 +322,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--seeds", type=int, nargs="+", default=[2021])
     ap.add_argument("--epochs", type=int, default=100, help="epoch cap (BARS: 100)")
-    ap.add_argument("--out", default="data/results", help="results root (default data/results)")
+    ap.add_argument(
+        "--out",
+        default="data/results",
+        help="results folder (default data/results, where the committed results are: "
+        "pass another folder to keep them)",
+    )
     ap.add_argument("--data-home", default=None, help="data home (default: $CTR_DATA_HOME)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -360,6 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in names if m not in MODELS]
     if unknown:
         ap.error(f"unknown model(s) {unknown}; valid: {', '.join(MODELS)}")
+    result_dir = Path(args.out) / args.dataset
+    try:  # before any training: a bad --out must not cost a whole run
+        result_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(result_dir, os.W_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as e:
+        ap.error(
+            f"--out {args.out}: cannot write results to {result_dir} ({e.strerror}); "
+            "--out names a folder (results go to <out>/<dataset>/<model>_seed<seed>.json)"
+        )
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     command = "python -m ctr_helpers.bench " + " ".join(
         sys.argv[1:] if argv is None else list(argv)
@@ -368,7 +383,6 @@ def main(argv: list[str] | None = None) -> int:
     from ctr_helpers.data import load_frappe
 
     ds = load_frappe(args.data_home, seed=DATA_SEED)
-    result_dir = Path(args.out) / args.dataset
     failures = [
         (name, seed)
         for name in names

@@ -135,3 +135,36 @@ def test_plots_return_figures():
     fig = reliability_diagram(rng.random(500) < p, {"a": p, "b": p**2})
     assert len(fig.axes) == 2
     assert "ECE" in fig.axes[0].get_legend().get_texts()[1].get_text()
+
+
+@pytest.mark.parametrize("models", [["fm"], ["lr", "fm", "deepfm"]])
+def test_every_bar_and_seed_tick_fits_inside_its_axes(models):
+    import pandas as pd
+
+    from ctr_helpers.plots import benchmark_bars
+
+    rows = [
+        dict(model=m, seed=s, test_auc=0.96 + 0.001 * s, test_logloss=0.2 + 0.004 * s)
+        for m in models
+        for s in range(3)
+    ]
+    fig = benchmark_bars(pd.DataFrame(rows), bench.BARS["frappe"])
+    for ax in fig.axes:
+        bottom, top = ax.get_ylim()
+        tallest = max(p.get_height() for p in ax.patches)
+        assert tallest < top - 0.05 * (top - bottom), f"{ax.get_title()}: bar at the axis top"
+        for line in ax.lines:  # the per-seed ticks
+            assert bottom < min(line.get_ydata()) and max(line.get_ydata()) < top
+
+
+def test_an_output_path_that_is_a_file_fails_before_training(tiny, tmp_path, monkeypatch):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained although the output path is unusable")
+
+    monkeypatch.setattr(bench.T, "fit", must_not_train)
+    out = tmp_path / "results.json"
+    out.write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["frappe", "--models", "lr", "--seeds", "1", "--out", str(out)])
+    assert exc.value.code == 2
+    assert out.read_text() == "{}"
