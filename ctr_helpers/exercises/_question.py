@@ -12,6 +12,8 @@ True
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import inspect
 import json
 import os
@@ -41,6 +43,34 @@ __all__ = ["GRADE_LOG_ENV", "Question", "isolated_rng"]
 
 GRADE_LOG_ENV = "CTR_GRADE_LOG"
 """Environment variable naming the JSON-lines file where verdicts are recorded for the grader."""
+GRADE_KEY_ENV = "CTR_GRADE_KEY"
+"""Environment variable naming the grader's one-time key file (read and deleted by
+``_arm_grade_log`` when the grader starts the kernel; each record then carries an HMAC)."""
+_grade_key: bytes | None = None
+
+
+def _arm_grade_log() -> None:
+    """Read the grader's key file named by ``CTR_GRADE_KEY`` once, delete it, keep the key here.
+
+    The grader runs this at kernel start-up, before any notebook cell, so a notebook cannot read
+    the key from the file. It can still read it from this module: see ``ctr_helpers.grade``.
+    """
+    global _grade_key
+    path = os.environ.pop(GRADE_KEY_ENV, "")
+    if not path:
+        return
+    try:
+        with open(path, "rb") as f:
+            _grade_key = f.read(256)
+        os.unlink(path)
+    except OSError:
+        _grade_key = None
+
+
+def _record_mac(key: bytes, question: str, event: str, verdict: str, message: str) -> str:
+    """The HMAC-SHA256 (hex) of one record, as ``_record`` writes it and the grader checks it."""
+    body = json.dumps([question, event, verdict, message], ensure_ascii=False).encode("utf-8")
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 @contextlib.contextmanager
@@ -82,10 +112,10 @@ def _record(question: str, event: str, verdict: str = "", message: str = "") -> 
     path = os.environ.get(GRADE_LOG_ENV)
     if not path:
         return
-    line = json.dumps(
-        {"question": question, "event": event, "verdict": verdict, "message": message},
-        ensure_ascii=False,
-    )
+    record = {"question": question, "event": event, "verdict": verdict, "message": message}
+    if _grade_key is not None:
+        record["mac"] = _record_mac(_grade_key, question, event, verdict, message)
+    line = json.dumps(record, ensure_ascii=False)
     try:
         with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
