@@ -192,7 +192,8 @@ def test_frappe_rebuild_is_deterministic_and_seed_only_moves_negatives(frappe, t
         assert torch.equal(getattr(again, name).x, getattr(frappe, name).x)
         assert torch.equal(getattr(again, name).y, getattr(frappe, name).y)
     again.info["cache"].write_bytes(b"not an npz")  # a corrupt cache is rebuilt, not trusted
-    rebuilt = D.load_frappe(DATA_HOME, cache_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="not a readable npz.*rebuilt it"):
+        rebuilt = D.load_frappe(DATA_HOME, cache_dir=tmp_path, progress=False)
     assert torch.equal(rebuilt.train.x, frappe.train.x)
 
     other = D.load_frappe(DATA_HOME, seed=7, cache_dir=tmp_path, progress=False)

@@ -9,7 +9,10 @@ Two folders, never the same one:
   (the rebuilt Frappe train split).
 
 Every file is written to a temporary name beside its destination and renamed into place only
-when complete, so an interrupted write never leaves a half file behind. :func:`fetch_all` (and
+when complete, so an interrupted write never leaves a half file behind; the temporary file of a
+process that was killed (SIGKILL, SIGTERM) is removed by the next :func:`fetch` of that file.
+A derived ``.npz`` carries a sha256 of its arrays and is checked on every load, so a damaged
+one is rebuilt rather than trusted. :func:`fetch_all` (and
 ``python -m ctr_helpers.data fetch``) gets several files at once and reports every one it could
 not get in a single error.
 """
@@ -19,9 +22,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
+import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -161,21 +168,31 @@ def get_cache_dir() -> Path:
     return Path(env).expanduser() if env else _user_cache_root() / "derived"
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 already computed
+# (resolved path, size, mtime_ns, ctime_ns, inode) -> sha256 already computed. The ctime is
+# what makes it safe: any write or os.utime() moves it and no call can set it back, so a file
+# rewritten in place with the same size and a restored mtime is hashed again. A file whose
+# ctime is under _RACY_NS old is not memoised at all: file systems stamp times from a coarse
+# clock (ms to s), so a second write in the same tick would keep the same ctime ("racy git").
+_VERIFIED: dict[tuple[str, int, int, int, int], str] = {}
+_RACY_NS = 2_000_000_000
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file (memoised per path, size and modification time)."""
+    """Hex sha256 of a file (memoised in-process until the file's size, mtime, ctime or inode
+    changes, so a file changed in place is always hashed again)."""
     path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _VERIFIED:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _VERIFIED[key] = h.hexdigest()
-    return _VERIFIED[key]
+    st = path.stat()  # before reading: a change during the read gives a new key next time
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key in _VERIFIED:
+        return _VERIFIED[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    if time.time_ns() - st.st_ctime_ns >= _RACY_NS:  # old enough for its ctime to show a change
+        _VERIFIED[key] = digest
+    return digest
 
 
 def _home_source(data_home: str | os.PathLike | None) -> str:
@@ -257,6 +274,7 @@ def fetch(
     dest = home.joinpath(*remote.name.split("/"))
     if url is None:
         url = _default_url(remote)
+    _remove_stale_parts(dest)
     try:
         if dest.exists() and not force:
             return _check_cached(remote, url, dest)
@@ -382,7 +400,7 @@ def _temp_file_beside(dest: Path, home: Path) -> tuple[Path, int]:
     """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        fd, tmp_name = _mkstemp_part(dest)
     except OSError as err:
         raise _Failed(f"the data home {home} is not writable ({err})") from None
     return Path(tmp_name), fd
@@ -437,13 +455,172 @@ def _publish(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+# ----------------------------------------------------------------------------------------------
+# temporary ".part" files: named after their process, removed once that process is gone
+# ----------------------------------------------------------------------------------------------
+
+_PART_MAX_AGE_S = 3600.0  # a live download writes its part file at least every `timeout` s
+
+
+def _part_owner() -> str:
+    """``<host>-<pid>`` of this process, as it appears in its temporary file names."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _mkstemp_part(dest: Path) -> tuple[int, str]:
+    """``mkstemp`` beside ``dest``: ``.<dest name>.<host>-<pid>.<random>.part``."""
+    return tempfile.mkstemp(
+        prefix=f".{dest.name}.{_part_owner()}.", suffix=".part", dir=dest.parent
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (True when it cannot be told)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, under another user
+        return True
+    return True
+
+
+def _remove_stale_parts(dest: Path) -> list[Path]:
+    """Delete the temporary files beside ``dest`` left by a write that was killed; return them.
+
+    A part file ``.<dest name>.<host>-<pid>.<random>.part`` is stale when its process is gone
+    (same host), or in any case once it has not been written for an hour (a reused pid, another
+    host, or a name from before the pid was recorded). A live write's file is never touched.
+    Errors (a read-only or missing folder) are ignored: this is housekeeping.
+    """
+    pattern = re.compile(
+        rf"\.{re.escape(dest.name)}\.(?:(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.)?[a-z0-9_]+\.part"
+    )
+    host = _part_owner().rsplit("-", 1)[0]
+    removed = []
+    try:
+        candidates = [p for p in dest.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return removed
+    for part in candidates:
+        match = pattern.fullmatch(part.name)
+        try:
+            age = time.time() - part.stat().st_mtime
+            dead = match["host"] == host and not _pid_alive(int(match["pid"]))
+            if dead or age > _PART_MAX_AGE_S:
+                part.unlink()
+                removed.append(part)
+        except OSError:
+            continue
+    return removed
+
+
+# ----------------------------------------------------------------------------------------------
+# derived .npz files: written atomically with a sha256 of their arrays, checked on load
+# ----------------------------------------------------------------------------------------------
+
+_NPZ_CHECKSUM = "sha256"  # the member holding the checksum (absent from files before it was added)
+
+
+class _BadCache(Exception):
+    """Internal: a derived file that cannot be trusted, and why (one line)."""
+
+
+def _arrays_sha256(arrays: Mapping[str, np.ndarray], file_name: str) -> str:
+    """sha256 over the file's name and every array's name, dtype, shape and bytes.
+
+    The name (which carries the seed and the input checksums) is included, so a derived file
+    copied or renamed from another seed or input version does not pass either.
+    """
+    h = hashlib.sha256(file_name.encode())
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"\0{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write an ``.npz`` to a temporary file in the same folder and rename it into place."""
+    """Write an ``.npz`` (plus a ``sha256`` member, see :func:`_load_npz`) to a temporary file
+    in the same folder and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    _remove_stale_parts(path)
+    checksum = np.array(_arrays_sha256(arrays, path.name))
+    fd, tmp_name = _mkstemp_part(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays, **{_NPZ_CHECKSUM: checksum})
         _publish(Path(tmp_name), path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
+
+
+def _load_npz(path: Path, expected: Mapping[str, tuple[np.dtype, tuple[int, ...]]]) -> dict:
+    """The arrays of an ``.npz`` written by :func:`_atomic_save_npz`, checked against
+    ``expected`` (member -> dtype, shape) before any data is read, then against its ``sha256``
+    member (files written before that member existed are checked by structure only).
+
+    Raises :class:`_BadCache` saying what is wrong (empty, not an npz, a member missing or of
+    the wrong dtype or shape, a checksum mismatch); :class:`FileNotFoundError` when absent.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise _BadCache(f"unreadable ({type(err).__name__}: {err})") from None
+    if size == 0:
+        raise _BadCache("the file is empty (0 bytes)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {n.removesuffix(".npy"): n for n in zf.namelist()}
+            for key in [*expected, *sorted(set(members) - set(expected))]:
+                if key not in members:
+                    raise _BadCache(f"member {key!r} is missing")
+                spec = expected.get(key) or _checksum_spec(key)
+                _check_npy_header(zf, members[key], key, *spec)
+            arrays = {}
+            for key, member in members.items():
+                with zf.open(member) as f:
+                    arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+    except _BadCache:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as err:
+        raise _BadCache(f"not a readable npz ({size:,} bytes): {err}") from None
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError) as err:
+        raise _BadCache(f"unreadable ({type(err).__name__}: {err})") from None
+    stored = arrays.pop(_NPZ_CHECKSUM, None)
+    if stored is not None and str(stored) != _arrays_sha256(arrays, path.name):
+        raise _BadCache("its arrays do not match the sha256 stored with them")
+    return arrays
+
+
+def _checksum_spec(key: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """The one member allowed besides the expected ones: the 64-hex-digit checksum."""
+    if key != _NPZ_CHECKSUM:
+        raise _BadCache(f"unexpected member {key!r}")
+    return np.dtype("<U64"), ()
+
+
+def _check_npy_header(
+    zf: zipfile.ZipFile, member: str, key: str, dtype: np.dtype, shape: tuple[int, ...]
+) -> None:
+    """Raise :class:`_BadCache` unless ``member``'s npy header says ``dtype`` and ``shape``
+    (read first, so a garbage header never makes numpy allocate its claimed size)."""
+    fmt = np.lib.format
+    with zf.open(member) as f:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            got_shape, _, got_dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            got_shape, _, got_dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise _BadCache(f"member {key!r} has npy format version {version}")
+    if got_dtype != np.dtype(dtype) or tuple(got_shape) != tuple(shape):
+        raise _BadCache(
+            f"member {key!r} is {got_dtype} {tuple(got_shape)}, expected "
+            f"{np.dtype(dtype)} {tuple(shape)}"
+        )

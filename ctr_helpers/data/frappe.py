@@ -8,7 +8,9 @@ Validation and test are NFM's libFM files exactly; NFM's train file is not publi
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +20,16 @@ import pandas as pd
 import torch
 
 from .containers import CTRDataset, CTRSplit
-from .download import _atomic_save_npz, fetch_all, get_cache_dir, sha256_file
+from .download import (
+    REMOTE_FILES,
+    ChecksumError,
+    MissingFile,
+    _atomic_save_npz,
+    _BadCache,
+    _load_npz,
+    fetch_all,
+    get_cache_dir,
+)
 
 __all__ = ["FRAPPE_FIELDS", "FRAPPE_DIMS", "load_frappe", "read_libfm"]
 
@@ -42,6 +53,12 @@ _FRAPPE_FILES = (
     "frappe/frappe.validation.libfm",
     "frappe/frappe.test.libfm",
 )
+# rows and positives of each split: what every valid cache file holds (the docstring's sizes)
+_FRAPPE_SIZES: dict[str, tuple[int, int]] = {
+    "train": (202_027, 67_604),
+    "val": (57_722, 19_063),
+    "test": (28_860, 9_536),
+}
 
 
 def read_libfm(
@@ -52,9 +69,16 @@ def read_libfm(
     Returns ``(x, y)``: int64 ``[N, F]`` per-field local indices (global index minus the field's
     offset) and int64 ``[N]`` labels in {0, 1} (libFM's -1 becomes 0).
     """
+    return _parse_libfm(Path(path).read_text(), path, field_dims)
+
+
+def _parse_libfm(
+    text: str, path: str | os.PathLike, field_dims: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_libfm` of a file's text (``path`` only names it in the errors)."""
     field_dims = list(field_dims)
     n_fields = len(field_dims)
-    text = Path(path).read_text().replace(":1", " ")
+    text = text.replace(":1", " ")
     tokens = np.array(text.split(), dtype=np.int64)
     if tokens.size % (n_fields + 1):
         raise ValueError(f"{path}: expected {n_fields} features on every line")
@@ -73,9 +97,13 @@ def read_libfm(
     return x, y
 
 
-def _frappe_raw(zip_path: Path) -> np.ndarray:
-    """The raw log as int64 ``[96203, 10]`` local indices, NFM's mapping (see data/README.md)."""
-    with zipfile.ZipFile(zip_path) as zf, zf.open(_FRAPPE_CSV) as f:
+def _frappe_raw(zip_path: Path, content: bytes | None = None) -> np.ndarray:
+    """The raw log as int64 ``[96203, 10]`` local indices, NFM's mapping (see data/README.md).
+
+    ``content``: the zip's bytes, already read (``zip_path`` then only names it in errors).
+    """
+    source = zip_path if content is None else io.BytesIO(content)
+    with zipfile.ZipFile(source) as zf, zf.open(_FRAPPE_CSV) as f:
         df = pd.read_csv(f, sep="\t", dtype=str)
     cols = []
     for name, dim in zip(FRAPPE_FIELDS, FRAPPE_DIMS, strict=True):
@@ -233,20 +261,27 @@ def load_frappe(
     The three files are fetched into the data home (see :func:`fetch_all`: one error names every
     file that could not be had); the rebuilt split is cached as an ``.npz`` in
     :func:`get_cache_dir` (or ``cache_dir``), keyed by the seed and the input checksums, so later
-    calls only read it back.
+    calls only read it back. A cached file is checked on every load (its members, dtypes, shapes,
+    split sizes and value ranges, and the sha256 stored with its arrays); one that fails is
+    rebuilt, with a warning naming it.
 
     Fields: user, item, daytime, weekday, isweekend, homework, cost, weather, country, city with
     ``field_dims`` 957, 4082, 7, 7, 2, 3, 2, 9, 80, 233.
     """
     paths = fetch_all(_FRAPPE_FILES, data_home, progress=progress)
-    cache = _frappe_cache_path(paths, seed, cache_dir)
-    arrays = _read_npz(cache)
+    cache = _frappe_cache_path(seed, cache_dir)
+    arrays, bad = _read_frappe_cache(cache)
     if arrays is None:
         arrays = _build_frappe_arrays(paths, seed)
         try:
             _atomic_save_npz(cache, **arrays)
-        except OSError:
-            pass  # caching is an optimisation; an unwritable cache folder only costs a rebuild
+            saved = ""
+        except OSError as err:  # caching is an optimisation: an unwritable folder costs a rebuild
+            saved = f" (could not save it: {err})"
+        if bad:
+            warnings.warn(
+                f"{cache}: {bad}; rebuilt it from the data files{saved}", UserWarning, stacklevel=2
+            )
 
     def split(prefix: str) -> CTRSplit:
         return CTRSplit(
@@ -265,36 +300,75 @@ def load_frappe(
     )
 
 
-def _frappe_cache_path(
-    paths: Sequence[Path], seed: int, cache_dir: str | os.PathLike | None
-) -> Path:
-    """``frappe_x1_seed<seed>_<tag>.npz``, tag = hash of the rebuild version, seed and inputs."""
+def _frappe_cache_path(seed: int, cache_dir: str | os.PathLike | None) -> Path:
+    """``frappe_x1_seed<seed>_<tag>.npz``, tag = hash of the rebuild version, seed and inputs.
+
+    The inputs enter by the sha256 that :func:`fetch_all` verified them against (and that
+    :func:`_build_frappe_arrays` checks again on the bytes it parses), never by a memo.
+    """
     tag = hashlib.sha256(
         f"v{_FRAPPE_REBUILD_VERSION}:{seed}:".encode()
-        + b"".join(sha256_file(p).encode() for p in paths)
+        + b"".join(REMOTE_FILES[name].sha256.encode() for name in _FRAPPE_FILES)
     ).hexdigest()[:16]
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else get_cache_dir()
     return cache_root / f"frappe_x1_seed{seed}_{tag}.npz"
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of a cached ``.npz``; None when it is missing or unreadable (then rebuild)."""
-    if not path.exists():
-        return None
+def _read_frappe_cache(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The six arrays of a cached split, or None and why it cannot be used ("" when absent).
+
+    Checks the members, dtypes and shapes (before reading any data), the sha256 stored with the
+    arrays (files written before it existed have none), the labels, the index ranges and the
+    positives of every split.
+    """
+    expected = {}
+    for split, (rows, _) in _FRAPPE_SIZES.items():
+        expected[f"{split}_x"] = (np.dtype(np.int16), (rows, len(FRAPPE_DIMS)))
+        expected[f"{split}_y"] = (np.dtype(np.int8), (rows,))
     try:
-        with np.load(path) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return None
+        arrays = _load_npz(path, expected)
+    except FileNotFoundError:
+        return None, ""
+    except _BadCache as err:
+        return None, " ".join(str(err).split())
+    for split, (_, positives) in _FRAPPE_SIZES.items():
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if ((y != 0) & (y != 1)).any():
+            return None, f"{split}_y holds labels other than 0 and 1"
+        out = (x < 0) | (x >= np.asarray(FRAPPE_DIMS))
+        if out.any():
+            row, f = np.argwhere(out)[0]
+            return None, f"{split}_x row {row}: {FRAPPE_FIELDS[f]} {x[row, f]} is out of range"
+        if int(y.sum()) != positives:
+            return None, f"{split} has {int(y.sum()):,} positives, expected {positives:,}"
+    return arrays, ""
+
+
+def _verified_bytes(path: Path, name: str) -> bytes:
+    """The bytes of data file ``name`` at ``path``, checked against its registry sha256 (so the
+    split is built from exactly the content its cache tag names, even if the file was changed
+    after :func:`fetch_all` checked it)."""
+    remote = REMOTE_FILES[name]
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != remote.sha256:
+        reason = f"changed after it was verified: sha256 {digest} ({len(content):,} bytes)"
+        raise ChecksumError(
+            f"The data file {path} {reason}, expected {remote.sha256} ({remote.size:,} bytes). "
+            "Restore it (or delete it and call again to re-download it).",
+            [MissingFile(remote, remote.url, path, reason)],
+        )
+    return content
 
 
 def _build_frappe_arrays(paths: Sequence[Path], seed: int) -> dict[str, np.ndarray]:
     """Read validation and test, rebuild train: the six arrays, in the compact cached dtypes."""
     zip_path, val_path, test_path = paths
-    val_x, val_y = read_libfm(val_path)
-    test_x, test_y = read_libfm(test_path)
+    zip_bytes, val_bytes, test_bytes = map(_verified_bytes, paths, _FRAPPE_FILES)
+    val_x, val_y = _parse_libfm(val_bytes.decode(), val_path, FRAPPE_DIMS)
+    test_x, test_y = _parse_libfm(test_bytes.decode(), test_path, FRAPPE_DIMS)
     train_x, train_y = _rebuild_frappe_train(
-        _frappe_raw(zip_path),
+        _frappe_raw(zip_path, zip_bytes),
         np.concatenate([val_x, test_x]),
         np.concatenate([val_y, test_y]),
         seed,
