@@ -469,17 +469,9 @@ def run_notebook(
     timeout, a dead kernel or worker, an unreadable file become ``NotebookRun.status``/``.error``.
     """
     path, start = Path(path), time.monotonic()
-    if source is None:
-        try:
-            source = path.read_bytes()
-        except OSError as exc:
-            return NotebookRun("unreadable", f"{type(exc).__name__}: {exc}")
-    try:
-        import nbformat
-
-        nbformat.reads(source.decode("utf-8"), as_version=4)
-    except Exception as exc:
-        return NotebookRun("unreadable", _short(f"{type(exc).__name__}: {exc}"))
+    source, problem = _notebook_source(path, source)
+    if problem is not None:
+        return problem
     key = secrets.token_bytes(32)
     subreaper = _prctl(_PR_GET_CHILD_SUBREAPER)
     if subreaper == 0:
@@ -487,55 +479,12 @@ def run_notebook(
     keep = {pid for pid, _ in _process_table().get(os.getpid(), [])}
     private, own = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # both 0700, random names
     try:
-        notebook = private / "notebook.ipynb"
-        notebook.write_bytes(source)
-        log_path = private / f"{secrets.token_hex(8)}.jsonl"
-        key_path = private / f"{secrets.token_hex(8)}.key"
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        spec = dict(
-            notebook=str(notebook),
-            private=str(private),
-            timeout=timeout,
-            kernel_name=kernel_name,
-            env=_kernel_env(private, log_path, key_path),
-            limits=vars(limits),
-            result=str(own / "result.json"),
-        )
-        (own / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        worker_env = {**spec["env"], "HOME": str(own), "TMPDIR": str(own)}
-        worker_env.pop(GRADE_KEY_ENV)
-        with (own / "worker.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_CMD, str(own / "spec.json")],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=own,
-                env=worker_env,
-                start_new_session=True,
-            )
-            try:  # the worker bounds the notebook; this bounds the worker (kernel start, hangs)
-                rc = worker.wait(timeout=timeout + 90)
-            except subprocess.TimeoutExpired:
-                rc = None
-            with contextlib.suppress(OSError):
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        spec = _write_spec(private, own, source, key, timeout, kernel_name, limits)
+        rc = _run_worker(own, spec, timeout)
         _kill_new_descendants(keep)  # daemons, a kernel whose worker died: before reading logs
-        try:
-            result = json.loads((own / "result.json").read_text(encoding="utf-8"))
-            status, error = str(result["status"]), str(result["error"])
-        except (OSError, ValueError, KeyError, TypeError):
-            if rc is None:
-                status, error = "timeout", f"the grading worker passed {timeout:g} s + 90 s"
-            else:
-                how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
-                tail = (own / "worker.log").read_bytes()[-300:].decode("utf-8", "replace")
-                status, error = "worker died", f"the grading worker ended ({how}) {tail}"
-        events, rejected = _read_events(log_path, key)
-        if key_path.exists() and status in ("ok", "cell errors", "timeout"):
+        status, error = _worker_outcome(own, rc, timeout)
+        events, rejected = _read_events(Path(spec["env"][GRADE_LOG_ENV]), key)
+        if Path(spec["key_path"]).exists() and status in ("ok", "cell errors", "timeout"):
             error += "; the verdict log was never armed in the kernel (no ctr_helpers there?)"
         if rejected:
             error += f"; {rejected} unsigned or altered verdict lines ignored"
@@ -547,6 +496,90 @@ def run_notebook(
     return NotebookRun(
         status, _short(error.strip("; "), 4 * MESSAGE_CHARS), events, time.monotonic() - start
     )
+
+
+def _notebook_source(path: Path, source: bytes | None) -> tuple[bytes, NotebookRun | None]:
+    """The notebook's bytes (read now unless given), or the ``unreadable`` run they make."""
+    if source is None:
+        try:
+            source = path.read_bytes()
+        except OSError as exc:
+            return b"", NotebookRun("unreadable", f"{type(exc).__name__}: {exc}")
+    try:
+        import nbformat
+
+        nbformat.reads(source.decode("utf-8"), as_version=4)
+    except Exception as exc:
+        return b"", NotebookRun("unreadable", _short(f"{type(exc).__name__}: {exc}"))
+    return source, None
+
+
+def _write_spec(
+    private: Path,
+    own: Path,
+    source: bytes,
+    key: bytes,
+    timeout: float,
+    kernel_name: str,
+    limits: Limits,
+) -> dict:
+    """The private copy, the one-time key file (0600) and the worker's ``spec.json`` in ``own``."""
+    notebook = private / "notebook.ipynb"
+    notebook.write_bytes(source)
+    log_path = private / f"{secrets.token_hex(8)}.jsonl"
+    key_path = private / f"{secrets.token_hex(8)}.key"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    spec = dict(
+        notebook=str(notebook),
+        private=str(private),
+        timeout=timeout,
+        kernel_name=kernel_name,
+        env=_kernel_env(private, log_path, key_path),
+        limits=vars(limits),
+        result=str(own / "result.json"),
+    )
+    (own / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    return {**spec, "key_path": str(key_path)}
+
+
+def _run_worker(own: Path, spec: dict, timeout: float) -> int | None:
+    """Run the worker in its own session; its exit code, or None when it outlived its bound.
+    Its whole process group is killed afterwards."""
+    worker_env = {**spec["env"], "HOME": str(own), "TMPDIR": str(own)}
+    worker_env.pop(GRADE_KEY_ENV)
+    with (own / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CMD, str(own / "spec.json")],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=own,
+            env=worker_env,
+            start_new_session=True,
+        )
+        try:  # the worker bounds the notebook; this bounds the worker (kernel start, hangs)
+            rc = worker.wait(timeout=timeout + 90)
+        except subprocess.TimeoutExpired:
+            rc = None
+        with contextlib.suppress(OSError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    return rc
+
+
+def _worker_outcome(own: Path, rc: int | None, timeout: float) -> tuple[str, str]:
+    """``(status, error)`` from the worker's result file, or from how the worker ended."""
+    try:
+        result = json.loads((own / "result.json").read_text(encoding="utf-8"))
+        return str(result["status"]), str(result["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        if rc is None:
+            return "timeout", f"the grading worker passed {timeout:g} s + 90 s"
+        how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+        tail = (own / "worker.log").read_bytes()[-300:].decode("utf-8", "replace")
+        return "worker died", f"the grading worker ended ({how}) {tail}"
 
 
 _WORKER_CMD = (
