@@ -32,14 +32,26 @@ def features_linear_sum(embedding: FeaturesEmbedding, x: torch.Tensor) -> torch.
     """``sum_f w[offset[f] + x[b, f]]`` ``[B]`` for a 1-wide ``embedding``.
 
     Plain form: ``embedding(x).sum(dim=(1, 2))``, used as is while training (the lookup gives the
-    sparse gradient the optimiser expects). Without gradients, a flat gather from the ``[V]``
-    column is faster than a ``[V, 1]`` lookup.
+    gradient, sparse or dense, that the table's ``sparse`` flag asks for). Without gradients, a
+    flat gather from the ``[V]`` column is faster than a ``[V, 1]`` lookup.
     """
     table = embedding.embedding.weight
     if _wants_grad(table):
         return embedding(x).sum(dim=(1, 2))
     idx = (x + embedding.offsets).view(-1)
     return table.view(-1).index_select(0, idx).view(x.shape).sum(dim=1)
+
+
+def _float32_under_autocast(t: torch.Tensor) -> torch.autocast:
+    """Autocast switched off for ``t``'s device: the FM and FFM pair terms run in float32.
+
+    ``torch.linalg.vecdot`` (the FM forward's ``<s, s>``) is on autocast's lower-precision list,
+    so under bfloat16 autocast the pair term would be rounded to an 8-bit mantissa (the subtraction
+    ``(|s|^2 - sum_f |e_f|^2) / 2`` then loses most of the rest) while the hand-written backward
+    works in float32: forward and backward would disagree. The pair terms are reductions, cheap
+    next to the MLP, so they stay float32 like the logit.
+    """
+    return torch.autocast(t.device.type, enabled=False)
 
 
 # ----------------------------------------------------------------------------- FM
@@ -78,7 +90,11 @@ def fm_pair_sum(e: torch.Tensor) -> torch.Tensor:
 
     Plain form: ``0.5 * (e.sum(1).square() - e.square().sum(1)).sum(1)``. With gradients this is
     :class:`_FMPairSum` (fused backward); without, the same sums without autograd's bookkeeping.
+    Always float32 inside ``torch.autocast`` (:func:`_float32_under_autocast`).
     """
+    if torch.is_autocast_enabled(e.device.type):
+        with _float32_under_autocast(e):
+            return fm_pair_sum(e.float())
     if _wants_grad(e):
         return _FMPairSum.apply(e)
     return _FMPairSum.pair_sum(e)[0]
@@ -132,8 +148,13 @@ def ffm_pair_sum(
       backward (a gather of only the ``i < j`` halves would make the backward scatter into a
       zeroed ``[B, F, F, D]``).
     - **inference** (no gradients): :func:`_ffm_pairs_without_grad`.
+
+    Always float32 inside ``torch.autocast`` (:func:`_float32_under_autocast`).
     """
     weight = embedding.embedding.embedding.weight
+    if torch.is_autocast_enabled(weight.device.type):
+        with _float32_under_autocast(weight):
+            return ffm_pair_sum(embedding, x, rows, cols, off_diagonal)
     if _wants_grad(weight):
         e = embedding(x)  # [B, F, F, D]: e[b, i, j] = field i towards field j
         return _FFMPairSum.apply(e, off_diagonal.to(e.dtype))
@@ -165,8 +186,8 @@ def _ffm_pairs_without_grad(
     a = nn.functional.embedding(left, flat).view(x.shape[0], width)  # [B, P * D]
     b = nn.functional.embedding(right, flat).view(x.shape[0], width)
     # one product in place and a row sum, faster than a per-sample ``bmm`` dot (B tiny
-    # matrix-vector products). The table is float32, so this stays float32 under autocast
-    # (neither op is on autocast's lists).
+    # matrix-vector products). Float32 like the table (neither op is on autocast's lists, and
+    # ``ffm_pair_sum`` runs this with autocast off).
     return a.mul_(b).sum(dim=1)
 
 

@@ -9,9 +9,12 @@
 
 Both calibrators share one API: ``.fit(scores, y)`` returns the calibrator, ``.transform(scores)``
 returns probabilities (a NumPy array), and ``fit_transform``. ``scores`` are probabilities or
-logits: with ``scores="auto"`` (the default) anything outside [0, 1] is taken as logits; pass
-``scores="logit"`` or ``scores="prob"`` to say which. Fit on a validation split, never on the
-data you report the calibrated metrics on.
+logits, decided once, at fit time: with ``scores="auto"`` (the default) the fit data decide
+(all within [0, 1]: probabilities, else logits), and every later ``transform`` reads its scores
+the same way (``fitted_on_``, ``"prob"`` or ``"logit"``), whatever their range. Pass
+``scores="logit"`` or ``scores="prob"`` to say which (logits that all happen to lie in [0, 1]
+need ``"logit"``). Fit on a validation split, never on the data you report the calibrated
+metrics on.
 """
 
 from __future__ import annotations
@@ -25,33 +28,51 @@ from ctr_helpers.metrics import EPS, ArrayLike, _as_1d, _check
 __all__ = ["IsotonicCalibrator", "PlattScaler", "downsampling_correction"]
 
 
-def _to_logits(s: ArrayLike, scores: str) -> np.ndarray:
+def _scores_array(s: ArrayLike) -> np.ndarray:
     s = _as_1d(s, "scores")
     if np.isnan(s).any():
         raise ValueError(f"scores contain NaN at row {np.flatnonzero(np.isnan(s))[0]}")
-    if scores not in ("auto", "prob", "logit"):
-        raise ValueError(f"scores must be 'auto', 'prob' or 'logit', got {scores!r}")
-    is_prob = scores == "prob" or (scores == "auto" and s.min() >= 0 and s.max() <= 1)
-    if not is_prob:
+    return s
+
+
+def _to_logits(s: np.ndarray, kind: str) -> np.ndarray:
+    """``s`` as logits: as it is for ``kind="logit"``, ``logit(clip(s))`` for ``"prob"``."""
+    if kind == "logit":
         return s
-    if s.min() < 0 or s.max() > 1:
-        raise ValueError("scores='prob' but some scores are outside [0, 1]")
+    bad = np.flatnonzero((s < 0) | (s > 1))
+    if len(bad):
+        raise ValueError(
+            f"scores are read as probabilities (scores='prob', or decided at fit time) but row "
+            f"{bad[0]} has {s[bad[0]]:.4g}, outside [0, 1] ({len(bad)} row(s))"
+        )
     s = np.clip(s, EPS, 1 - EPS)
     return np.log(s) - np.log1p(-s)
 
 
 class _Calibrator:
     scores: str
+    fitted_on_: str | None = None  # "prob" or "logit", decided by fit
 
     def fit_transform(self, s: ArrayLike, y: ArrayLike) -> np.ndarray:
         return self.fit(s, y).transform(s)
 
     def _fit_inputs(self, s: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        z = _to_logits(s, self.scores)
+        if self.scores not in ("auto", "prob", "logit"):
+            raise ValueError(f"scores must be 'auto', 'prob' or 'logit', got {self.scores!r}")
+        s = _scores_array(s)
+        kind = self.scores
+        if kind == "auto":
+            kind = "prob" if len(s) and s.min() >= 0 and s.max() <= 1 else "logit"
+        z = _to_logits(s, kind)
         y, _ = _check(y, np.zeros_like(z), both_classes=True)
         if len(y) != len(z):
             raise ValueError(f"scores and y have different lengths: {len(z)} vs {len(y)}")
+        self.fitted_on_ = kind
         return z, y
+
+    def _transform_inputs(self, s: ArrayLike) -> np.ndarray:
+        """``s`` as logits, read as the fit data were (``fitted_on_``)."""
+        return _to_logits(_scores_array(s), self.fitted_on_)
 
 
 class PlattScaler(_Calibrator):
@@ -76,7 +97,7 @@ class PlattScaler(_Calibrator):
     def transform(self, s: ArrayLike) -> np.ndarray:
         if self.a is None:
             raise RuntimeError("PlattScaler is not fitted yet: call .fit(scores, y) first")
-        z = _to_logits(s, self.scores)
+        z = self._transform_inputs(s)
         return 1.0 / (1.0 + np.exp(-(self.a * z + self.b)))
 
 
@@ -97,7 +118,7 @@ class IsotonicCalibrator(_Calibrator):
     def transform(self, s: ArrayLike) -> np.ndarray:
         if self.model_ is None:
             raise RuntimeError("IsotonicCalibrator is not fitted yet: call .fit(scores, y) first")
-        return self.model_.predict(_to_logits(s, self.scores))
+        return self.model_.predict(self._transform_inputs(s))
 
 
 def downsampling_correction(p: ArrayLike, w: float) -> ArrayLike:

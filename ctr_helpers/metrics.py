@@ -6,6 +6,10 @@ Every function takes ``y`` (0/1 labels, length N) and ``p`` (predicted click pro
 lengths, NaN or out-of-range predictions, labels other than 0/1 and (where the metric needs both
 classes) a single-class label vector raise ``ValueError`` saying what was wrong.
 
+``ctr_helpers.train`` scores from logits instead (:func:`auc_from_logits`,
+:func:`logloss_from_logits`): float32 sigmoids of logits above ~17 are all exactly 1.0, ties that
+the logits do not have.
+
 References: He et al., "Practical Lessons from Predicting Clicks on Ads at Facebook", ADKDD 2014
 (normalised entropy); Naeini et al., AAAI 2015 and Guo et al., ICML 2017 (expected calibration
 error, reliability diagrams).
@@ -18,7 +22,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-__all__ = ["auc", "ece", "logloss", "normalized_entropy", "reliability_curve"]
+__all__ = [
+    "auc",
+    "auc_from_logits",
+    "ece",
+    "logloss",
+    "logloss_from_logits",
+    "normalized_entropy",
+    "reliability_curve",
+]
 
 # Predictions are clipped to [EPS, 1 - EPS] before taking logs, so one confident mistake costs
 # about 16 nats instead of infinity (the same convention as scikit-learn's log_loss).
@@ -40,11 +52,12 @@ def _as_1d(a: ArrayLike, name: str) -> np.ndarray:
 
 
 def _check(
-    y: ArrayLike, p: ArrayLike, *, both_classes: bool = False
+    y: ArrayLike, p: ArrayLike, *, both_classes: bool = False, logits: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``y`` and ``p`` as float64 vectors after checking them (see the module docstring)."""
+    """Return ``y`` and ``p`` as float64 vectors after checking them (see the module docstring).
+    ``logits=True``: ``p`` holds logits, any real number (NaN still refused)."""
     y = _as_1d(y, "y (labels)")
-    p = _as_1d(p, "p (predicted probabilities)")
+    p = _as_1d(p, "z (logits)" if logits else "p (predicted probabilities)")
     if len(y) != len(p):
         raise ValueError(f"y and p have different lengths: len(y) = {len(y)}, len(p) = {len(p)}")
     if len(y) == 0:
@@ -55,7 +68,7 @@ def _check(
             f"p contains {len(bad)} NaN prediction(s), first at row {bad[0]}; "
             "check the model's output (a diverged training run gives NaN logits)"
         )
-    bad = np.flatnonzero((p < 0) | (p > 1))
+    bad = np.flatnonzero((p < 0) | (p > 1)) if not logits else []
     if len(bad):
         raise ValueError(
             f"p must be probabilities in [0, 1]; row {bad[0]} has {p[bad[0]]:.4g} "
@@ -93,6 +106,35 @@ def logloss(y: ArrayLike, p: ArrayLike) -> float:
     y, p = _check(y, p)
     p = np.clip(p, EPS, 1 - EPS)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def auc_from_logits(y: ArrayLike, z: ArrayLike) -> float:
+    """:func:`auc` of ``sigmoid(z)``, ranked by the logits ``z`` themselves.
+
+    The sigmoid is increasing, so the AUC is the same number, but logits keep the order that
+    float32 probabilities lose: every logit above ~17 has a float32 sigmoid of exactly 1.0.
+
+    >>> z = [20.0, 21.0, 22.0, 23.0]  # float32 sigmoids: 1.0, 1.0, 1.0, 1.0
+    >>> auc_from_logits([0, 0, 1, 1], z)
+    1.0
+    """
+    y, z = _check(y, z, both_classes=True, logits=True)
+    return float(roc_auc_score(y, z))
+
+
+def logloss_from_logits(y: ArrayLike, z: ArrayLike) -> float:
+    """:func:`logloss` of ``sigmoid(z)`` computed from the logits in float64:
+    ``mean(log(1 + exp(-z)))`` for clicks and ``mean(log(1 + exp(z)))`` for non-clicks
+    (``np.logaddexp``, no overflow), with ``z`` clipped to ``±logit(1 - 1e-7)``, the same clip as
+    :func:`logloss`'s on probabilities.
+
+    >>> round(logloss_from_logits([1, 0], [0.0, 0.0]), 6)  # log 2
+    0.693147
+    """
+    y, z = _check(y, z, logits=True)
+    bound = float(np.log1p(-EPS) - np.log(EPS))  # logit(1 - EPS), about 16.1
+    z = np.clip(z, -bound, bound)
+    return float(np.mean(np.logaddexp(0.0, np.where(y == 1, -z, z))))
 
 
 def normalized_entropy(y: ArrayLike, p: ArrayLike) -> float:

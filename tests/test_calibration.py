@@ -96,3 +96,29 @@ def test_calibrator_errors():
         PlattScaler().fit([0.1, 0.2], [1, 1])
     with pytest.raises(ValueError, match="outside"):
         IsotonicCalibrator(scores="prob").fit([0.1, 1.5], [0, 1])
+
+
+@pytest.mark.parametrize("cls", [PlattScaler, IsotonicCalibrator])
+def test_what_the_calibrator_was_fitted_on_is_kept_for_every_transform(cls):
+    # Fitted on logits (auto: the fit data reach outside [0, 1]), a calibrator must read later
+    # scores as logits too, even ones that happen to lie in [0, 1]: 0.2 / 0.5 / 0.9 are logits
+    # here, not probabilities (they once came back as 0.204 / 0.505 / 0.901).
+    rng = np.random.default_rng(1)
+    z = rng.normal(0.0, 2.0, 20_000)
+    y = (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(float)  # calibrated logits
+    cal = cls().fit(z, y)
+    assert cal.fitted_on_ == "logit"
+    small = np.array([0.2, 0.5, 0.9])
+    if cls is PlattScaler:
+        expected = 1 / (1 + np.exp(-(cal.a * small + cal.b)))
+        np.testing.assert_allclose(expected, 1 / (1 + np.exp(-small)), atol=0.03)  # a~1, b~0
+    else:
+        expected = cal.model_.predict(small)
+    np.testing.assert_allclose(cal.transform(small), expected, rtol=1e-12)
+    assert np.all(np.abs(cal.transform(small) - small) > 0.1)  # not read as probabilities
+    # fitted on probabilities, scores outside [0, 1] are refused, not silently read as logits
+    p = 1 / (1 + np.exp(-z))
+    from_probs = cls().fit(p, y)
+    assert from_probs.fitted_on_ == "prob"
+    with pytest.raises(ValueError, match=r"row 1 has 1\.5, outside \[0, 1\]"):
+        from_probs.transform([0.3, 1.5])
