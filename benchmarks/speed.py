@@ -7,6 +7,7 @@ Usage::
     python benchmarks/speed.py --models all --repeats 3
     python benchmarks/speed.py --quick              # smoke run: small data, 1 timed pass
     python benchmarks/speed.py --torchfm            # also torchfm 0.7.0 in the same run
+    python benchmarks/speed.py --no-bf16            # float32 only, also on a bf16 CPU
 
 Configuration (the one the peer figures use):
 embed 16, batch 4096, ``torch.set_num_threads(2)``, float32, MLP [400, 400, 400] without batch
@@ -16,16 +17,19 @@ attention dim 16, FiBiNet field-all bilinear, Adam 1e-3. Seeded synthetic data w
 indices (200,000 rows). Median of ``--repeats`` timed passes after a warm-up.
 
 - **train/s**: samples per second of ``forward + BCEWithLogits + backward + step`` with the
-  package's default path, as ``ctr_helpers.train.fit`` runs it: ``make_optimizer`` (lazy row-wise
-  Adam on the sparse embedding tables, Adam on the dense weights), the forward pass under
-  ``precision_context`` (``--precision``, default ``auto``: bfloat16 mixed precision on a CPU with
-  native bfloat16, float32 elsewhere), validation of the inputs included.
+  package's fast path, as ``ctr_helpers.train.fit`` runs it: ``make_optimizer`` (lazy row-wise
+  Adam on sparse embedding gradients, Adam on the dense weights), in float32 (``fit``'s default
+  on every machine); the inputs are validated once per dataset, as ``fit`` does, not per batch.
 - **infer/s**: samples per second of ``forward`` under ``torch.inference_mode()`` in eval mode,
-  in the same precision (as ``predict_logits`` runs it).
-- **malloc**: like ``fit``, the script first calls ``keep_freed_memory()`` (glibc keeps freed
-  blocks below 1 GiB for reuse instead of page-faulting them back every step). It is
-  process-wide, so the peer library timed in the same run gets it too; ``CTR_MALLOC_TUNING=0``
-  turns it off for both.
+  in float32 (as ``predict_logits`` runs it).
+- **bf16** (only on a CPU with native bfloat16, AVX512-BF16 or AMX, and unless ``--no-bf16``):
+  the same two numbers with ``precision="bf16"``, the opt-in mixed precision (matrix products
+  in bfloat16 under ``precision_context``). LR, FM and FFM have no matrix product ("—").
+  torchfm is always timed in float32, so its ratios are float32 vs float32.
+- **malloc**: the script opts in to ``keep_freed_memory()`` explicitly (glibc keeps freed
+  blocks below 1 GiB for reuse instead of page-faulting them back every step): it measures the
+  fast path. ``fit`` does not do this unless ``CTR_MALLOC_TUNING=1``. It is process-wide, so the
+  peer library timed in the same run gets it too; ``CTR_MALLOC_TUNING=0`` turns it off for both.
 - **naive**: the same model in the style tutorials use (one ``nn.Embedding`` per field and
   ``torch.stack``, a dense one-hot ``[B, V]`` linear term, Python loops over field pairs, dense
   ``torch.optim.Adam``). At Criteo shape the one-hot matrix is 4 MB per row, so the naive style
@@ -54,10 +58,11 @@ from torch import nn
 
 from ctr_helpers.models import get_model
 from ctr_helpers.train import (
+    cpu_has_native_bf16,
+    has_matmuls,
     keep_freed_memory,
     make_optimizer,
     precision_context,
-    resolve_precision,
 )
 
 EMBED = 16
@@ -251,7 +256,7 @@ def time_passes(
     return statistics.median(rates)
 
 
-PRECISION = "fp32"  # set from --precision in main(); the naive style always runs in float32
+BF16 = False  # set in main(): also time our models in bf16 (a CPU with native bfloat16)
 
 
 def train_step_fn(model: nn.Module, opt: torch.optim.Optimizer, precision="fp32") -> Callable:
@@ -311,24 +316,37 @@ def infer_passes(args) -> int:
     return 8 if args.quick else 48
 
 
-def time_inference(model: nn.Module, x, y, args, precision="fp32") -> float:
-    model.eval()
-    return time_sized(infer_step_fn(model, precision), x, y, args, hi=infer_passes(args))
-
-
 def build_ours(name, dims, optimizer=make_optimizer):
+    """Our model as ``fit`` and ``predict_logits`` run it: sparse embedding gradients (``fit``
+    trains inside ``sparse_embedding_grads``; the models are built dense) and no per-batch
+    range check (they check each dataset once, before their batch loops)."""
     torch.manual_seed(0)
-    model = get_model(name, dims, embed_dim=EMBED, **PEER_OPTIONS[name]).train()
+    model = get_model(name, dims, embed_dim=EMBED, sparse=True, **PEER_OPTIONS[name]).train()
+    model.validate_inputs = False
     return model, optimizer(model, lr=1e-3)
 
 
+def with_bf16(model: nn.Module) -> bool:
+    """Whether a bf16 column is timed for ``model``: a native-bf16 CPU and a matrix product."""
+    return BF16 and has_matmuls(model)
+
+
 def bench_ours(name, dims, x, y, args):
+    """``(train, infer)`` in float32 and ``(train, infer)`` in bf16 (None without a bf16
+    column), the two precisions timed in alternation on the same model."""
     model, opt = build_ours(name, dims)
-    train = time_sized(train_step_fn(model, opt, PRECISION), x, y, args)
-    infer = time_inference(model, x, y, args, PRECISION)
+    train_steps = {"fp32": train_step_fn(model, opt, "fp32")}
+    infer_steps = {"fp32": infer_step_fn(model, "fp32")}
+    if with_bf16(model):
+        train_steps["bf16"] = train_step_fn(model, opt, "bf16")
+        infer_steps["bf16"] = infer_step_fn(model, "bf16")
+    train = time_interleaved(train_steps, x, y, args)
+    model.eval()
+    infer = time_interleaved(infer_steps, x, y, args, hi=infer_passes(args))
     del model, opt
     gc.collect()
-    return train, infer
+    bf16 = (train["bf16"], infer["bf16"]) if "bf16" in train else None
+    return (train["fp32"], infer["fp32"]), bf16
 
 
 def bench_naive(name, dims, x, y, batch, args):
@@ -396,9 +414,10 @@ def torchfm_model(name: str, dims: list[int]) -> nn.Module:
 
 def bench_with_torchfm(name, dims, x, y, args):
     """Ours and torchfm's ``name`` timed in alternation (:func:`time_interleaved`), training then
-    inference: ``(ours_train, ours_infer), (torchfm_train, torchfm_infer)``. torchfm trains with
-    dense ``torch.optim.Adam`` and BCE on its sigmoid output (torchfm models return
-    probabilities), in float32; inference under inference_mode."""
+    inference: ``(ours_train, ours_infer)`` in float32, the same in bf16 (or None, see
+    :func:`bench_ours`), ``(torchfm_train, torchfm_infer)``. torchfm trains with dense
+    ``torch.optim.Adam`` and BCE on its sigmoid output (torchfm models return probabilities), in
+    float32; inference under inference_mode."""
     model, opt = build_ours(name, dims)
     torch.manual_seed(0)
     peer = torchfm_model(name, dims).train()
@@ -410,14 +429,18 @@ def bench_with_torchfm(name, dims, x, y, args):
         loss.backward()
         peer_opt.step()
 
-    train = time_interleaved(
-        {"ours": train_step_fn(model, opt, PRECISION), "torchfm": peer_step}, x, y, args
-    )
+    train_steps = {"ours": train_step_fn(model, opt, "fp32"), "torchfm": peer_step}
+    if with_bf16(model):
+        train_steps["bf16"] = train_step_fn(model, opt, "bf16")
+    train = time_interleaved(train_steps, x, y, args)
     model.eval()
     peer.eval()
-    steps = {"ours": infer_step_fn(model, PRECISION), "torchfm": infer_step_fn(peer)}
+    steps = {"ours": infer_step_fn(model, "fp32"), "torchfm": infer_step_fn(peer)}
+    if "bf16" in train_steps:
+        steps["bf16"] = infer_step_fn(model, "bf16")
     infer = time_interleaved(steps, x, y, args, hi=infer_passes(args))
-    return (train["ours"], infer["ours"]), (train["torchfm"], infer["torchfm"])  # frees both
+    bf16 = (train["bf16"], infer["bf16"]) if "bf16" in train else None
+    return (train["ours"], infer["ours"]), bf16, (train["torchfm"], infer["torchfm"])
 
 
 def naive_fits(name: str, dims: list[int], batch: int, budget_gb: float) -> bool:
@@ -458,19 +481,19 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
         f"### {shape}: {len(dims)} fields, vocab {sum(dims):,}; batch {BATCH} "
         f"(naive at batch {naive_batch}); `uptime` load at start: {load()}",
         "",
-        "| model | ours train/s | ours infer/s | fastest peer train / infer (published) "
+        "| model | ours fp32 train/s | ours fp32 infer/s | fastest peer train / infer (published) "
         "| ratio train / infer | naive train/s | ours / naive | est. train FLOP/sample "
-        "| % of matmul ceiling |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| % of matmul ceiling |" + (" ours bf16 train / infer | bf16 / fp32 |" if BF16 else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if BF16 else ""),
     ]
     same_run: list[str] = []
     for name in args.models:
         with_peer = args.torchfm and name in TORCHFM_MODELS
         peer_too_big = name == "ffm" and shape == "criteo"  # torchfm's FFM: ~10 GB with Adam
         if with_peer and not peer_too_big:
-            (train, infer), (tf_train, tf_infer) = bench_with_torchfm(name, dims, x, y, args)
+            (train, infer), bf16, (tf_train, tf_infer) = bench_with_torchfm(name, dims, x, y, args)
         else:
-            train, infer = bench_ours(name, dims, x, y, args)
+            (train, infer), bf16 = bench_ours(name, dims, x, y, args)
         peer = fastest_peer(shape, name)
         naive = None
         naive_note = ""
@@ -491,18 +514,30 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
             f"| {name} | {fmt_rate(train)} | {fmt_rate(infer)} | {peer_txt} | {ratio} | "
             f"{naive_txt} | {vs_naive} | {flops / 1e6:.3g}M | {pct:.1f}% |"
         )
+        bf16_txt = "—" if bf16 is None else f"{fmt_rate(bf16[0])} / {fmt_rate(bf16[1])}"
+        bf16_vs = "—" if bf16 is None else f"{bf16[0] / train:.2f}x / {bf16[1] / infer:.2f}x"
+        if BF16:
+            line += f" {bf16_txt} | {bf16_vs} |"
         lines.append(line)
         print(line, flush=True)
         if with_peer:
             if peer_too_big:
                 same_run.append(
-                    f"| {name} | — | — | — | not run: ~620M parameters, ~10 GB with Adam |"
+                    f"| {name} | — | — | — | {'— | — | ' if BF16 else ''}"
+                    "not run: ~620M parameters, ~10 GB with Adam |"
                 )
             else:
+                bf16_cells = ""
+                if BF16:
+                    bf16_cells = (
+                        f"{bf16_txt} | —"
+                        if bf16 is None
+                        else f"{bf16_txt} | {bf16[0] / tf_train:.2f}x / {bf16[1] / tf_infer:.2f}x"
+                    ) + " | "
                 same_run.append(
                     f"| {name} | {fmt_rate(tf_train)} / {fmt_rate(tf_infer)} | "
                     f"{fmt_rate(train)} / {fmt_rate(infer)} | "
-                    f"{train / tf_train:.2f}x / {infer / tf_infer:.2f}x | "
+                    f"{train / tf_train:.2f}x / {infer / tf_infer:.2f}x | {bf16_cells}"
                     f"{TORCHFM_NOTES.get(name, '')} |"
                 )
                 print(same_run[-1], flush=True)
@@ -511,11 +546,30 @@ def run_shape(shape: str, args, ceiling: float) -> list[str]:
             "",
             f"torchfm 0.7.0 re-measured in this run, same data, harness and threads ({shape}):",
             "",
-            "| model | torchfm train / infer | ours train / infer | ours / torchfm | note |",
-            "|---|---:|---:|---:|---|",
+            "| model | torchfm fp32 train / infer | ours fp32 train / infer "
+            "| ours / torchfm, fp32 vs fp32 |"
+            + (" ours bf16 train / infer | ours bf16 / torchfm fp32 |" if BF16 else "")
+            + " note |",
+            "|---|---:|---:|---:|" + ("---:|---:|" if BF16 else "") + "---|",
             *same_run,
         ]
     return lines
+
+
+def cpu_flags() -> str:
+    """The CPU's vector extensions that decide these numbers: AVX2, AVX-512, native bfloat16."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    names = {
+        "avx2": "AVX2",
+        "avx512f": "AVX-512",
+        "avx512_bf16": "AVX512-BF16",
+        "amx_bf16": "AMX-BF16",
+    }
+    return ", ".join(f"{label} {'yes' if flag in flags else 'no'}" for flag, label in names.items())
 
 
 def load() -> str:
@@ -542,10 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-gb", type=float, default=4.0, help="memory budget of a naive run")
     ap.add_argument("--no-naive", action="store_true")
     ap.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        default="auto",
-        help="compute precision of our models (default auto: what fit() would use here)",
+        "--no-bf16",
+        action="store_true",
+        help="skip the bf16 columns (timed only on a CPU with native bfloat16)",
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 20k rows, 1 short pass")
     ap.add_argument(
@@ -570,17 +623,24 @@ def main(argv: list[str] | None = None) -> int:
         args.rows, args.repeats, args.seconds = min(args.rows, 20_000), 1, 0.3
         args.naive_batch = min(args.naive_batch, 128)
     torch.set_num_threads(args.threads)
-    global PRECISION
-    PRECISION = resolve_precision(args.precision)
-    malloc = "keeps freed memory (glibc)" if keep_freed_memory() else "left as it is"
+    global BF16
+    BF16 = cpu_has_native_bf16() and not args.no_bf16
+    # opt-in: the fast path this script measures (fit leaves malloc alone by default)
+    malloc = "keeps freed memory (glibc, opted in)" if keep_freed_memory() else "left as it is"
     shapes = ["frappe", "criteo"] if args.shape == "all" else [args.shape]
     ceiling = matmul_ceiling()
     header = [
         f"# ctr_helpers speed ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or 'cpu'}, "
-        f"{os.cpu_count()} cores; load {load()}; our models in {PRECISION} "
-        f"(--precision {args.precision}), the naive style in fp32; malloc {malloc} "
-        "for every library in this run",
+        f"{os.cpu_count()} cores; load {load()}; CPU flags: {cpu_flags()}",
+        "ours and torchfm in float32 (fit's default); "
+        + (
+            "ours also in bf16 (precision='bf16', the opt-in)"
+            if BF16
+            else "no bf16 column"
+            + (" (--no-bf16)" if args.no_bf16 else " (no native bfloat16 on this CPU)")
+        )
+        + f"; the naive style in fp32; malloc {malloc} for every library in this run",
         f"command: python {' '.join(sys.argv)}",
         f"float32 matmul ceiling [4096x400]@[400x400]: {ceiling:.0f} GFLOP/s",
     ]

@@ -15,7 +15,15 @@ from torch import nn
 
 from ctr_helpers.optim import is_embedding
 
-__all__ = ["end_of_epoch", "gather_predictions", "setup", "sync_buffers", "teardown", "wrap"]
+__all__ = [
+    "end_of_epoch",
+    "gather_predictions",
+    "setup",
+    "sparse_allreduce",
+    "sync_buffers",
+    "teardown",
+    "wrap",
+]
 
 
 def setup() -> tuple[int, int, torch.device | None]:
@@ -39,15 +47,27 @@ def setup() -> tuple[int, int, torch.device | None]:
     return 0, 1, None
 
 
-def wrap(model: nn.Module, device: torch.device) -> nn.Module:
-    """``model`` in ``DistributedDataParallel`` (gradients averaged over the ranks).
+def sparse_allreduce() -> bool:
+    """Whether the process group can average sparse gradients: gloo can, NCCL cannot."""
+    return dist.get_backend() != "nccl"
 
-    NCCL has no sparse all-reduce, so there the sparse embedding tables are switched to dense
-    gradients first; gloo averages sparse gradients as they are."""
-    if dist.get_backend() == "nccl":
-        for m in model.modules():  # NCCL has no sparse all-reduce
-            if is_embedding(m) and m.sparse:
-                m.sparse = False
+
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in ``DistributedDataParallel`` (gradients averaged over the ranks); ``model``
+    itself is not changed (DDP copies rank 0's weights and buffers to every rank).
+
+    DDP reads each embedding table's ``sparse`` flag here, once. Where there is no sparse
+    all-reduce (NCCL, see :func:`sparse_allreduce`) every table must give dense gradients: ``fit``
+    wraps inside ``optim.sparse_embedding_grads(model, sparse_allreduce())``, which restores the
+    tables' own setting afterwards."""
+    if not sparse_allreduce():
+        sparse = [n for n, m in model.named_modules() if is_embedding(m) and m.sparse]
+        if sparse:
+            raise ValueError(
+                f"{dist.get_backend()} cannot average sparse gradients, and these embedding "
+                f"tables give them: {', '.join(sparse)}; wrap inside "
+                "ctr_helpers.optim.sparse_embedding_grads(model, False)"
+            )
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)

@@ -105,8 +105,10 @@ class FeaturesEmbedding(nn.Module):
     A single ``nn.Embedding(sum(field_dims), D)`` plus an offsets buffer is the same as one table
     per field, but one gather instead of ``F`` (pytorch-fm, torchrec). The offsets are a
     non-persistent buffer: they follow ``.to(device)`` and never enter the ``state_dict``.
-    ``sparse=True`` gives sparse gradients (only the rows a batch used), which need a sparse-aware
-    optimiser (``ctr_helpers.train.make_optimizer`` or ``torch.optim.SGD``/``SparseAdam``).
+    Gradients are dense by default (any ``torch.optim`` optimiser works); ``sparse=True`` gives
+    sparse ones (only the rows a batch used), which need a sparse-aware optimiser
+    (``ctr_helpers.train.make_optimizer`` or ``torch.optim.SGD``/``SparseAdam``). ``fit`` switches
+    the tables to sparse gradients while it trains (``optim.sparse_embedding_grads``).
     Init ``N(0, init_std^2)`` with ``init_std = 1e-4``, as in FuxiCTR/BARS.
 
     >>> FeaturesEmbedding([3, 4, 5], embed_dim=8)(torch.tensor([[0, 3, 4], [2, 0, 0]])).shape
@@ -117,7 +119,7 @@ class FeaturesEmbedding(nn.Module):
         self,
         field_dims: Sequence[int],
         embed_dim: int,
-        sparse: bool = True,
+        sparse: bool = False,
         init_std: float = EMBEDDING_STD,
     ) -> None:
         super().__init__()
@@ -143,7 +145,7 @@ class FeaturesLinear(nn.Module):
     """
 
     def __init__(
-        self, field_dims: Sequence[int], sparse: bool = True, init_std: float = EMBEDDING_STD
+        self, field_dims: Sequence[int], sparse: bool = False, init_std: float = EMBEDDING_STD
     ) -> None:
         super().__init__()
         self.weight = FeaturesEmbedding(field_dims, 1, sparse=sparse, init_std=init_std)
@@ -190,7 +192,7 @@ class FieldAwareEmbedding(nn.Module):
         self,
         field_dims: Sequence[int],
         embed_dim: int,
-        sparse: bool = True,
+        sparse: bool = False,
         init_std: float = EMBEDDING_STD,
     ) -> None:
         super().__init__()
@@ -222,7 +224,7 @@ class FFMInteraction(nn.Module):
         self,
         field_dims: Sequence[int],
         embed_dim: int,
-        sparse: bool = True,
+        sparse: bool = False,
         init_std: float = EMBEDDING_STD,
     ) -> None:
         super().__init__()

@@ -3,13 +3,20 @@
 Every model takes ``x: LongTensor[B, F]`` of per-field indices and returns **logits** ``[B]``
 (use ``BCEWithLogitsLoss``; ``torch.sigmoid`` only at the edge). Constructor shape for all::
 
-    Model(field_dims, embed_dim=10, *, sparse=True, field_names=None, **options)
+    Model(field_dims, embed_dim=10, *, sparse=False, field_names=None, **options)
 
 Defaults follow the BARS Frappe_x1 configurations (MLP [400, 400, 400] with batch norm, per-model
 dropout, CIN [64], 3 cross layers, ...); each class's ``bars`` attribute gives the regularisation
 BARS used (``emb_reg`` on the embedding tables, ``net_reg`` on the rest) for ``train.fit``.
-``sparse=True`` gives the embedding tables sparse gradients: use ``train.make_optimizer`` or
-``torch.optim.SGD``; ``sparse=False`` works with any optimiser.
+The embedding tables give dense gradients by default, so any ``torch.optim`` optimiser works on
+``model.parameters()``. ``train.fit`` switches them to sparse gradients while it trains (its
+fast path, :func:`ctr_helpers.optim.sparse_embedding_grads`) and back afterwards;
+``sparse=True`` builds them sparse (then use ``train.make_optimizer``, ``torch.optim.SGD`` or
+``SparseAdam``).
+
+Inputs are checked where they enter: a direct ``model(x)`` runs :meth:`CTRModel.check_input` on
+``x``; ``fit``, ``evaluate`` and ``predict_logits`` check each dataset once, whole, and then skip
+the check in their batch loops.
 
 Models are also reachable by name: ``get_model("deepfm", field_dims)``; see ``MODELS``.
 Parameters are initialised by the policy in :mod:`ctr_helpers.init`.
@@ -21,7 +28,9 @@ torch.Size([2])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
@@ -63,6 +72,33 @@ __all__ = [
 
 MLP_400x3 = (400, 400, 400)
 
+# The models whose inputs the current thread's package loop has already checked whole (ids; see
+# _inputs_validated). A context variable: another thread calling the same model still checks.
+_VALIDATED: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "ctr_helpers_validated_models", default=frozenset()
+)
+
+
+@contextmanager
+def _inputs_validated(model: nn.Module) -> Iterator[None]:
+    """Inside the block, in this thread, ``model``'s forward skips :meth:`CTRModel.check_input`.
+
+    For the package's own loops (``train.fit``, ``evaluate``, ``predict_logits``), which check a
+    whole dataset once where it enters and then feed it batch by batch. Nests; the previous
+    state comes back on exit, also on an exception.
+    """
+    token = _VALIDATED.set(_VALIDATED.get() | {id(model)})
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
+
+
+def _is_validated(model: nn.Module) -> bool:
+    """Whether ``model`` is inside :func:`_inputs_validated` in this thread."""
+    return id(model) in _VALIDATED.get()
+
+
 # ``aminmax(x, dim=0)`` beats ``x.min()`` + ``x.amax(dim=0)`` for few fields and falls far behind
 # for many (timings in benchmarks/README.md); the range check picks by the number of fields.
 _ONE_PASS_MAX_FIELDS = 12
@@ -74,10 +110,14 @@ class CTRModel(nn.Module):
     ``check_input(x)`` raises a clear error on a non-integer dtype, a wrong shape or number of
     fields, or an index outside its field's range (naming field, value, row and valid range).
     The range check is vectorised (per-field max and min, in one or two passes over ``x``
-    depending on the number of fields); the offender is searched only on the error path. It is
-    skipped while tracing / compiling (``torch.export``, ``torch.compile``), where a
-    data-dependent branch cannot be traced; set ``validate_inputs = False`` to skip it in a
-    timing loop.
+    depending on the number of fields); the offender is searched only on the error path.
+    Every direct call ``model(x)`` runs it; ``train.fit``/``evaluate``/``predict_logits`` run it
+    once on each whole dataset and not again per batch. It is skipped while tracing / compiling
+    (``torch.export``, ``torch.compile``), where a data-dependent branch cannot be traced; set
+    ``validate_inputs = False`` to skip the range check in a timing loop.
+
+    ``sparse``: whether the embedding tables give sparse gradients (reading it asks the tables;
+    setting it switches every table).
     """
 
     bars: ClassVar[dict[str, float]] = dict(emb_reg=0.0, net_reg=0.0)
@@ -88,7 +128,7 @@ class CTRModel(nn.Module):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
@@ -104,32 +144,47 @@ class CTRModel(nn.Module):
         self.field_dims = dims
         self.num_fields = len(dims)
         self.embed_dim = int(embed_dim)
-        self.sparse = sparse
         self.field_names = list(field_names) if field_names is not None else None
         self.register_buffer("_dims", torch.tensor(dims, dtype=torch.long), persistent=False)
+
+    def _tables(self) -> list[nn.Embedding | nn.EmbeddingBag]:
+        return [m for m in self.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)]
+
+    @property
+    def sparse(self) -> bool:
+        """Whether any embedding table of the model gives sparse gradients."""
+        return any(m.sparse for m in self._tables())
+
+    @sparse.setter
+    def sparse(self, value: bool) -> None:
+        for m in self._tables():
+            m.sparse = bool(value)
 
     def _field_label(self, f: int) -> str:
         if self.field_names is None:
             return f"field {f}"
         return f"field {f} ({self.field_names[f]!r})"
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise ``TypeError``/``ValueError`` unless ``x`` is an integer ``[B, F]`` in range."""
+    def check_input(self, x: torch.Tensor, name: str | None = None) -> None:
+        """Raise ``TypeError``/``ValueError`` unless ``x`` is an integer ``[B, F]`` in range.
+
+        ``name`` (e.g. ``"val.x"``) starts the message, to say which dataset was wrong."""
+        where = f"{name}: " if name else ""
         if not isinstance(x, torch.Tensor):
             raise TypeError(
-                f"{type(self).__name__} expects a torch.LongTensor [B, {self.num_fields}] of "
+                f"{where}{type(self).__name__} expects a torch.LongTensor [B, {self.num_fields}] of "
                 f"per-field indices, got {type(x).__name__}"
             )
         if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
             raise TypeError(
-                f"{type(self).__name__} expects integer per-field indices (torch.long), got "
+                f"{where}{type(self).__name__} expects integer per-field indices (torch.long), got "
                 f"dtype {x.dtype}; convert with x.long() if the values are whole numbers"
             )
         if x.dim() != 2 or x.shape[1] != self.num_fields:
             hint = " (for a single row use x.unsqueeze(0))" if x.dim() == 1 else ""
             got = x.shape[1] if x.dim() == 2 else f"a {x.dim()}-D tensor"
             raise ValueError(
-                f"{type(self).__name__} expects x of shape [B, F] with F = {self.num_fields} "
+                f"{where}{type(self).__name__} expects x of shape [B, F] with F = {self.num_fields} "
                 f"fields, got {got} (shape {tuple(x.shape)}){hint}"
             )
         if not self.validate_inputs or torch.jit.is_tracing() or torch.compiler.is_compiling():
@@ -144,11 +199,17 @@ class CTRModel(nn.Module):
             bad = (x < 0) | (x >= self._dims)  # error path only: find the offenders
             row, f = (int(i) for i in bad.nonzero()[0])
             n_bad = int(bad.sum())
-            more = f" ({n_bad - 1} more out-of-range values in this batch)" if n_bad > 1 else ""
+            more = f" ({n_bad - 1} more out-of-range values)" if n_bad > 1 else ""
             raise ValueError(
-                f"{self._field_label(f)}: value {int(x[row, f])} at row {row} is outside "
+                f"{where}{self._field_label(f)}: value {int(x[row, f])} at row {row} is outside "
                 f"0..{self.field_dims[f] - 1}{more}"
             )
+
+    def _check_batch(self, x: torch.Tensor) -> None:
+        """``forward``'s check: :meth:`check_input`, unless a package loop checked all of ``x``'s
+        dataset already (:func:`_inputs_validated`)."""
+        if not _is_validated(self):
+            self.check_input(x)
 
     def _mlp(
         self,
@@ -171,14 +232,14 @@ class LR(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         return self.linear(x)
 
 
@@ -192,7 +253,7 @@ class FM(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
@@ -201,7 +262,7 @@ class FM(CTRModel):
         self.fm = FMInteraction()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         return self.linear(x) + self.fm(self.embedding(x))
 
 
@@ -215,7 +276,7 @@ class FFM(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
@@ -223,7 +284,7 @@ class FFM(CTRModel):
         self.ffm = FFMInteraction(field_dims, embed_dim, sparse=sparse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         return self.linear(x) + self.ffm(x)
 
 
@@ -237,7 +298,7 @@ class DNN(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.2,
@@ -248,7 +309,7 @@ class DNN(CTRModel):
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         e = self.embedding(x)
         return self.mlp(e.flatten(1)).squeeze(1)
 
@@ -266,7 +327,7 @@ class DeepFM(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.2,
@@ -279,7 +340,7 @@ class DeepFM(CTRModel):
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         e = self.embedding(x)
         return self.linear(x) + self.fm(e) + self.mlp(e.flatten(1)).squeeze(1)
 
@@ -297,7 +358,7 @@ class xDeepFM(CTRModel):  # the paper's spelling
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.2,
@@ -313,7 +374,7 @@ class xDeepFM(CTRModel):  # the paper's spelling
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         e = self.embedding(x)
         cin = linear_fp32(self.cin_out, self.cin(e)).squeeze(1)
         return self.linear(x) + cin + self.mlp(e.flatten(1)).squeeze(1)
@@ -332,7 +393,7 @@ class DCN(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.2,
@@ -347,7 +408,7 @@ class DCN(CTRModel):
         self.out = init_linear_(nn.Linear(d + self.mlp.output_dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         x0 = self.embedding(x).flatten(1)
         return linear_fp32(self.out, torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
 
@@ -367,7 +428,7 @@ class DCNv2(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.4,
@@ -388,7 +449,7 @@ class DCNv2(CTRModel):
         self.out = init_linear_(nn.Linear(out_dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         x0 = self.embedding(x).flatten(1)
         if self.structure == "stacked":
             return linear_fp32(self.out, self.mlp(self.cross(x0))).squeeze(1)
@@ -411,7 +472,7 @@ class AutoInt(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         num_attention_layers: int = 6,
         num_heads: int = 4,
@@ -437,7 +498,7 @@ class AutoInt(CTRModel):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         e = h = self.embedding(x)
         for layer in self.attention:
             h = layer(h)
@@ -467,7 +528,7 @@ class AutoIntPlus(AutoInt):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         num_attention_layers: int = 5,
         num_heads: int = 4,
@@ -511,7 +572,7 @@ class FiBiNet(CTRModel):
         field_dims: Sequence[int],
         embed_dim: int = 10,
         *,
-        sparse: bool = True,
+        sparse: bool = False,
         field_names: Sequence[str] | None = None,
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.3,
@@ -533,7 +594,7 @@ class FiBiNet(CTRModel):
         self.mlp = self._mlp(2 * num_pairs * embed_dim, hidden, dropout, batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        self._check_batch(x)
         e = self.embedding(x)
         pairs = torch.cat([self.bilinear(e), self.bilinear_se(self.senet(e))], dim=1)
         return self.linear(x) + self.mlp(pairs.flatten(1)).squeeze(1)

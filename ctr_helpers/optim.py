@@ -1,16 +1,18 @@
-"""The optimiser ``fit`` uses: :class:`LazyAdam` (Adam, row-wise on sparse embedding tables) and
-:func:`make_optimizer` (its two BARS parameter groups). :mod:`ctr_helpers.train` re-exports both.
+"""The optimiser ``fit`` uses: :class:`LazyAdam` (Adam, row-wise on sparse embedding tables),
+:func:`make_optimizer` (its two BARS parameter groups) and :func:`sparse_embedding_grads` (the
+sparse gradients ``fit`` trains with). :mod:`ctr_helpers.train` re-exports all three.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-__all__ = ["LazyAdam", "is_embedding", "make_optimizer"]
+__all__ = ["LazyAdam", "is_embedding", "make_optimizer", "sparse_embedding_grads"]
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -18,7 +20,13 @@ class LazyAdam(torch.optim.Optimizer):
 
     For a parameter whose gradient is dense this is ordinary Adam with coupled L2 weight decay,
     ``g <- g + weight_decay * w`` (the same as ``torch.optim.Adam(weight_decay=...)``, and the
-    gradient of ``(weight_decay / 2) * ||w||^2``).
+    gradient of ``(weight_decay / 2) * ||w||^2``). That includes an embedding table built with
+    dense gradients (the models' default) in a group with ``l2_scope="table"``: the L2 covers the
+    whole table, as the sparse path below. (A dense gradient has every row, so it is also what
+    ``l2_scope="rows"`` does with one.) In a group marked ``tables=True`` (the embedding group of
+    :func:`make_optimizer`), ``l2_scope="rows"`` with ``weight_decay > 0`` needs sparse gradients,
+    which say which rows a batch used, and raises a ``ValueError`` on a dense one rather than
+    regularise the whole table; train inside :func:`sparse_embedding_grads`.
 
     For a parameter whose gradient is **sparse** (an ``nn.Embedding(..., sparse=True)`` table, in
     which only the rows ``R`` a batch used have a data gradient), ``l2_scope`` says what the L2
@@ -78,11 +86,28 @@ class LazyAdam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._check_gradients()
         self._rows_this_step = []  # (height, indices, rows, inverse) of _unique_rows, this step
         for group in self.param_groups:
             self._group_step(group)
         self._rows_this_step = []  # do not hold this step's index tensors until the next one
         return loss
+
+    def _check_gradients(self) -> None:
+        """Before any parameter moves: a ``tables`` group with row-wise L2 needs sparse gradients."""
+        for group in self.param_groups:
+            if not (group.get("tables") and group["l2_scope"] == "rows" and group["weight_decay"]):
+                continue
+            for p in group["params"]:
+                if p.grad is not None and not p.grad.is_sparse:
+                    raise ValueError(
+                        f"LazyAdam: the {group.get('name', 'tables')!r} group has "
+                        f"l2_scope='rows' (L2 on the rows each batch uses), which needs sparse "
+                        f"gradients to know those rows, but its table of shape "
+                        f"{tuple(p.shape)} got a dense gradient; train inside "
+                        f"sparse_embedding_grads(model), build the model with sparse=True, or "
+                        f"use l2_scope='table' (emb_l2='table' in make_optimizer)"
+                    )
 
     def _group_step(self, group: dict) -> None:
         """Sparse tables step one by one as they come; the dense tensors in one batched step."""
@@ -203,6 +228,39 @@ def is_embedding(module: nn.Module) -> bool:
     return isinstance(module, nn.Embedding | nn.EmbeddingBag)
 
 
+@contextmanager
+def sparse_embedding_grads(model: nn.Module, sparse: bool = True) -> Iterator[nn.Module]:
+    """Inside the block every embedding table of ``model`` gives sparse gradients (dense ones
+    with ``sparse=False``); each table's own setting comes back on exit, also on an exception.
+
+    Sparse gradients are :class:`LazyAdam`'s fast path: the backward writes only the rows a
+    batch used, and with no L2 (or ``l2_scope="rows"``) the step touches only those rows. The
+    models are built with dense gradients so that any ``torch.optim`` optimiser works;
+    ``train.fit`` trains inside this block when it uses LazyAdam. For your own loop with
+    :func:`make_optimizer`, the same numbers as ``fit``::
+
+        opt = make_optimizer(model, lr=1e-3)
+        with sparse_embedding_grads(model):
+            for xb, yb in batches: ...
+
+    >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 1))
+    >>> with sparse_embedding_grads(model):
+    ...     model[0].sparse
+    True
+    >>> model[0].sparse
+    False
+    """
+    tables = [m for m in model.modules() if is_embedding(m)]
+    before = [m.sparse for m in tables]
+    for m in tables:
+        m.sparse = bool(sparse)
+    try:
+        yield model
+    finally:
+        for m, was in zip(tables, before, strict=True):
+            m.sparse = was
+
+
 def make_optimizer(
     model: nn.Module,
     lr: float = 1e-3,
@@ -219,6 +277,12 @@ def make_optimizer(
     - every other trainable parameter (MLP, cross, attention weights and biases...): Adam with
       coupled L2 ``net_reg``.
 
+    The optimiser works with dense gradients (the models' default: plain Adam, the L2 over the
+    whole table) and with sparse ones; ``fit`` trains inside :func:`sparse_embedding_grads`,
+    where the embedding step is row-wise (lazy) when ``emb_reg = 0`` or ``emb_l2="rows"``. Do
+    the same in your own loop for ``fit``'s numbers and speed; ``emb_l2="rows"`` with
+    ``emb_reg > 0`` needs it.
+
     >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 1))
     >>> [(g["name"], g["weight_decay"]) for g in make_optimizer(model, emb_reg=0.01).param_groups]
     [('embedding', 0.01), ('network', 0.0)]
@@ -233,10 +297,10 @@ def make_optimizer(
                 emb_params.append(module.weight)
     net_params = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
     groups = [
-        dict(params=ps, weight_decay=wd, name=name, l2_scope=scope)
-        for ps, wd, name, scope in (
-            (emb_params, emb_reg, "embedding", emb_l2),
-            (net_params, net_reg, "network", "table"),
+        dict(params=ps, weight_decay=wd, name=name, l2_scope=scope, tables=tables)
+        for ps, wd, name, scope, tables in (
+            (emb_params, emb_reg, "embedding", emb_l2, True),
+            (net_params, net_reg, "network", "table", False),
         )
         if ps
     ]

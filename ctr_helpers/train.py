@@ -17,6 +17,7 @@ with ``DistributedDataParallel``: see :func:`fit` and ``python -m ctr_helpers.tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import functools
 import json
@@ -27,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,36 +36,57 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctr_helpers import distributed, metrics
-from ctr_helpers.optim import LazyAdam, make_optimizer
+from ctr_helpers.models import CTRModel, _inputs_validated, _is_validated
+from ctr_helpers.optim import LazyAdam, make_optimizer, sparse_embedding_grads
 from ctr_helpers.runtime import (
+    EVAL_BATCH,
+    EVAL_MEMORY_BUDGET,
     MALLOC_ENV,
+    PRECISION_ENV,
     PRECISIONS,
+    cpu_has_native_bf16,
+    eval_batch_size,
     has_matmuls,
     keep_freed_memory,
+    malloc_tuning_requested,
     precision_context,
     resolve_precision,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctr_helpers.data import CTRSplit
+
+    #: A labelled split: a ``CTRSplit`` (anything with ``.x`` and ``.y``) or an ``(x, y)`` pair.
+    Split = CTRSplit | tuple[torch.Tensor, torch.Tensor]
+    #: What the predict functions score: a LongTensor ``[N, F]`` or a split (labels unused).
+    Features = torch.Tensor | Split
+
 __all__ = [
     "EVAL_BATCH",
+    "EVAL_MEMORY_BUDGET",
     "MALLOC_ENV",
+    "PRECISION_ENV",
     "PRECISIONS",
     "EarlyStopping",
     "History",
     "LazyAdam",
+    "cpu_has_native_bf16",
+    "eval_batch_size",
     "evaluate",
     "fit",
     "focal_loss",
     "keep_freed_memory",
     "make_optimizer",
+    "malloc_tuning_requested",
     "predict_logits",
     "predict_proba",
     "precision_context",
     "resolve_precision",
     "seed_everything",
+    "sparse_embedding_grads",
 ]
-
-EVAL_BATCH = 65536
 
 
 # --------------------------------------------------------------------------- seeding
@@ -125,7 +148,7 @@ def _make_loss(
 # --------------------------------------------------------------------------- data helpers
 
 
-def _unpack(data, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _unpack(data: Split, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``CTRSplit`` (anything with ``.x``/``.y``) or an ``(x, y)`` pair -> checked tensors."""
     if hasattr(data, "x") and hasattr(data, "y"):
         x, y = data.x, data.y
@@ -148,6 +171,14 @@ def _unpack(data, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y.float()
 
 
+def _check_x(model: nn.Module, x: torch.Tensor, name: str) -> None:
+    """Check all of ``x`` once, where it enters (:meth:`CTRModel.check_input`, the message
+    naming ``name``), unless an enclosing package loop already did; the batch loops then run
+    inside :func:`_inputs_validated` and skip the per-batch check."""
+    if isinstance(model, CTRModel) and not _is_validated(model):
+        model.check_input(x, name=name)
+
+
 def _device_of(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -158,20 +189,29 @@ def _device_of(model: nn.Module) -> torch.device:
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, x, batch_size: int = EVAL_BATCH, precision: str | None = None
+    model: nn.Module, x: Features, batch_size: int | None = None, precision: str | None = None
 ) -> torch.Tensor:
     """Logits ``[N]`` for ``x`` (LongTensor ``[N, F]``, a ``CTRSplit`` or an ``(x, y)`` pair), in
-    eval mode (dropout off, batch-norm running statistics), in batches of ``batch_size``, in the
-    compute precision of :func:`resolve_precision`. The model's train/eval mode is restored
-    afterwards. Returned on the CPU as float32."""
+    eval mode (dropout off, batch-norm running statistics), in batches of ``batch_size`` rows, in
+    the compute precision of :func:`resolve_precision`. The model's train/eval mode is restored
+    afterwards. Returned on the CPU as float32. ``x`` is checked once, whole
+    (:meth:`CTRModel.check_input`), not per batch. ``batch_size=None``: as many rows as keep
+    the largest intermediate tensor of a batch within ``EVAL_MEMORY_BUDGET`` (256 MiB), at most
+    ``EVAL_BATCH`` (:func:`eval_batch_size`, one probe pass measures it)."""
     if not torch.is_tensor(x):
         x = _unpack(x, "x")[0]
-    keep_freed_memory()
+    _check_x(model, x, "x")
+    if malloc_tuning_requested():  # opt-in (CTR_MALLOC_TUNING=1), see keep_freed_memory
+        keep_freed_memory()
     was_training = model.training
     model.eval()
     device = _device_of(model)
+    precision = resolve_precision(precision, device)
     try:
-        with precision_context(precision, device, model):
+        if batch_size is None:
+            with _inputs_validated(model):
+                batch_size = eval_batch_size(model, x, precision)
+        with precision_context(precision, device, model), _inputs_validated(model):
             out = [
                 model(x[i : i + batch_size].to(device)).float().cpu()
                 for i in range(0, len(x), batch_size)
@@ -182,19 +222,46 @@ def predict_logits(
 
 
 def predict_proba(
-    model: nn.Module, x, batch_size: int = EVAL_BATCH, precision: str | None = None
+    model: nn.Module, x: Features, batch_size: int | None = None, precision: str | None = None
 ) -> np.ndarray:
     """Click probabilities ``sigmoid(logits)`` as a NumPy array ``[N]`` (see predict_logits)."""
     return torch.sigmoid(predict_logits(model, x, batch_size, precision)).numpy()
 
 
 def evaluate(
-    model: nn.Module, data, batch_size: int = EVAL_BATCH, precision: str | None = None
+    model: nn.Module, data: Split, batch_size: int | None = None, precision: str | None = None
 ) -> dict[str, float]:
-    """``dict(auc=..., logloss=...)`` of the model on ``data`` (``CTRSplit`` or ``(x, y)``)."""
+    """``dict(auc=..., logloss=...)`` of the model on ``data`` (``CTRSplit`` or ``(x, y)``).
+
+    Both are computed from the logits in float64 (:func:`metrics.auc_from_logits`,
+    :func:`metrics.logloss_from_logits`): float32 probabilities of confident predictions round
+    to exactly 1.0 and would tie. ``data`` with a single class raises ``ValueError``."""
     x, y = _unpack(data, "data")
-    p = predict_proba(model, x, batch_size, precision)
-    return dict(auc=metrics.auc(y, p), logloss=metrics.logloss(y, p))
+    _check_labels(y, "data")
+    _check_x(model, x, "data.x")
+    with _inputs_validated(model):
+        z = predict_logits(model, x, batch_size, precision)
+    return _scores(y, z)
+
+
+def _scores(y: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
+    """AUC and logloss of ``logits`` against ``y``, from the logits (no float32 sigmoid)."""
+    z = logits.double().numpy()
+    return dict(auc=metrics.auc_from_logits(y, z), logloss=metrics.logloss_from_logits(y, z))
+
+
+def _check_labels(y: torch.Tensor, name: str) -> None:
+    """``y`` holds 0/1 labels of both classes (AUC needs clicks and non-clicks), or a
+    ``ValueError`` naming the split."""
+    bad = torch.nonzero((y != 0) & (y != 1))
+    if len(bad):
+        row = int(bad[0, 0])
+        raise ValueError(f"{name}.y must hold 0/1 labels; row {row} has {float(y[row]):g}")
+    if len(y) and bool(y.min() == y.max()):
+        raise ValueError(
+            f"{name} split has a single class (all {int(y[0])}, {len(y)} rows); "
+            "AUC needs both clicks and non-clicks"
+        )
 
 
 # --------------------------------------------------------------------------- history
@@ -202,22 +269,25 @@ def evaluate(
 
 @dataclass
 class History:
-    """What ``fit`` did. ``epochs``: one dict per epoch (epoch, train_loss, val_auc, val_logloss,
-    lr, seconds); ``best_epoch``/``best_val_auc``: the epoch whose weights were restored (the
-    last epoch when there is no validation data); ``stopped_early``: patience ran out before the
-    epoch cap."""
+    """What ``fit`` did. ``epochs``: one dict per finished epoch (epoch, train_loss, val_auc,
+    val_logloss, lr, seconds); ``best_epoch``/``best_val_auc``: the epoch whose weights were
+    restored (the last epoch when there is no validation data); ``stopped_early``: patience ran
+    out before the epoch cap; ``interrupted``: ``None``, or what ended ``fit`` early with an
+    exception (``"KeyboardInterrupt"``, or the ``FloatingPointError`` of a diverged model), whose
+    ``exc.history`` is this object."""
 
     epochs: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     best_val_auc: float = float("nan")
     stopped_early: bool = False
     precision: str = "fp32"
+    interrupted: str | None = None
 
     @property
     def seconds(self) -> float:
         return float(sum(e["seconds"] for e in self.epochs))
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """The per-epoch log as a pandas DataFrame indexed by epoch (for learning curves)."""
         import pandas as pd
 
@@ -274,7 +344,10 @@ class EarlyStopping:
 
     def step(self, epoch: int, metric: float | None) -> bool:
         """Record ``epoch``'s metric; returns whether it is the new best. ``metric=None`` (no
-        validation data): every epoch counts as the best, no weights are kept, nothing decays."""
+        validation data): every epoch counts as the best, no weights are kept, nothing decays. A
+        NaN ``metric`` raises ``ValueError`` (it would never count as an improvement)."""
+        if metric is not None and math.isnan(metric):
+            raise ValueError(f"the validation metric of epoch {epoch} is NaN")
         improved = metric is None or self.best_epoch is None or metric > self.best_metric
         if improved:
             self.best_epoch, self.bad_epochs = epoch, 0
@@ -360,7 +433,9 @@ class _Batches:
     Every epoch draws one ``torch.randperm(N)`` from a generator seeded with ``seed``. All DDP
     ranks draw the same permutation and rank ``r`` takes every ``world``-th row of it, so each
     rank sees ``N // world`` rows per epoch in batches of ``batch_size // world`` rows (the global
-    batch stays ``batch_size``)."""
+    batch stays ``batch_size``). A final batch of a single row joins the batch before it (one
+    batch of ``batch_size + 1`` rows): batch norm cannot train on one row, and every row is still
+    used once per epoch. Any other final batch is left as it is."""
 
     def __init__(
         self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, rank: int, world: int
@@ -369,6 +444,8 @@ class _Batches:
         self.n_local = len(x) // world
         self.size = max(1, batch_size // world)
         self.n_batches = math.ceil(self.n_local / self.size)
+        if self.n_batches > 1 and self.n_local % self.size == 1:
+            self.n_batches -= 1  # the last row joins the batch before it
         self.gen = torch.Generator().manual_seed(seed)
 
     def epoch(self, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -377,7 +454,8 @@ class _Batches:
         if self.world > 1:
             perm = perm[self.rank :: self.world][: self.n_local]
         perm = perm.to(device)
-        batches = (perm[i * self.size : (i + 1) * self.size] for i in range(self.n_batches))
+        starts = [i * self.size for i in range(self.n_batches)]
+        batches = (perm[a:b] for a, b in zip(starts, [*starts[1:], self.n_local], strict=True))
         return ((self.x[idx], self.y[idx]) for idx in batches)
 
 
@@ -415,6 +493,17 @@ def _check_finite(train_loss: float, epoch: int, opt) -> None:
         )
 
 
+def _embedding_grads(model: nn.Module, optimizer, world: int) -> contextlib.AbstractContextManager:
+    """The gradients ``fit`` trains the embedding tables with: sparse with :class:`LazyAdam`
+    (its fast path), dense where the process group cannot average sparse ones (NCCL), the
+    tables' own setting with any other optimiser; the tables' setting comes back afterwards."""
+    if world > 1 and not distributed.sparse_allreduce():
+        return sparse_embedding_grads(model, False)
+    if optimizer is None or isinstance(optimizer, LazyAdam):
+        return sparse_embedding_grads(model, True)
+    return contextlib.nullcontext()
+
+
 def _check_fit_args(epochs: int, batch_size: int, lr_decay: float) -> None:
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -425,25 +514,80 @@ def _check_fit_args(epochs: int, batch_size: int, lr_decay: float) -> None:
 
 
 def _validate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str, rank, world, device
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    precision: str,
+    rank: int,
+    world: int,
+    device: torch.device,
+    batch_size: int,
+    epoch: int,
 ) -> dict[str, float]:
-    """Validation AUC and logloss, from predictions gathered over all ranks."""
+    """Validation AUC and logloss from the logits (gathered over all ranks under torchrun);
+    ``FloatingPointError`` when a logit is NaN (a diverged model: its AUC would be NaN)."""
+    predict = functools.partial(predict_logits, model, batch_size=batch_size, precision=precision)
     if world > 1:
-        predict = functools.partial(predict_logits, model, precision=precision)
         logits = distributed.gather_predictions(predict, x, rank, world, device)
     else:
-        logits = predict_logits(model, x, precision=precision)
-    p = torch.sigmoid(logits).numpy()
-    return dict(val_auc=metrics.auc(y, p), val_logloss=metrics.logloss(y, p))
+        logits = predict(x)
+    nan = torch.isnan(logits)
+    if nan.any():
+        raise FloatingPointError(
+            f"validation logits are NaN in epoch {epoch} ({int(nan.sum())} of {len(nan)} rows, "
+            f"first at row {int(nan.nonzero()[0, 0])}): the model diverged; lower lr or check "
+            "the inputs"
+        )
+    return {f"val_{k}": v for k, v in _scores(y, logits).items()}
+
+
+def _finish(model: nn.Module, stop: EarlyStopping, hist: History, bar) -> None:
+    """The end of ``fit``, however it ends: the best epoch into ``hist``, its weights restored,
+    the model in eval mode."""
+    _close_bar(bar)
+    hist.best_epoch, hist.best_val_auc = stop.best_epoch, stop.best_metric
+    stop.restore()
+    model.eval()
+
+
+@contextlib.contextmanager
+def _finish_when_interrupted(model: nn.Module, stop: EarlyStopping, hist: History, bar):
+    """Ctrl-C (``KeyboardInterrupt``) or a diverged model (``FloatingPointError``) inside
+    ``fit``: :func:`_finish` first (best weights restored, eval mode), then the exception goes
+    on with the History so far attached as ``exc.history``."""
+    try:
+        yield
+    except (KeyboardInterrupt, FloatingPointError) as exc:
+        hist.interrupted = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        _finish(model, stop, hist, bar)
+        exc.history = hist
+        raise
 
 
 # --------------------------------------------------------------------------- fit
 
 
+def _checked_splits(
+    model: nn.Module, train: Split, val: Split | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Both splits unpacked and checked once, whole, before the first step (labels 0/1 with
+    both classes, indices in range): the batch loops of ``fit`` skip the per-batch check."""
+    x_tr, y_tr = _unpack(train, "train")
+    if len(x_tr) == 0:
+        raise ValueError("train is empty")
+    x_va, y_va = _unpack(val, "val") if val is not None else (None, None)
+    _check_labels(y_tr, "train")
+    _check_x(model, x_tr, "train.x")
+    if x_va is not None:
+        _check_labels(y_va, "val")
+        _check_x(model, x_va, "val.x")
+    return x_tr, y_tr, x_va, y_va
+
+
 def fit(
     model: nn.Module,
-    train,
-    val=None,
+    train: Split,
+    val: Split | None = None,
     *,
     epochs: int = 100,
     batch_size: int = 4096,
@@ -475,35 +619,56 @@ def fit(
     stop training (:class:`EarlyStopping`). The best epoch's weights are restored at the end and
     the model is left in eval mode.
 
+    With :class:`LazyAdam` (``make_optimizer``'s, or your own as ``optimizer``) the embedding
+    tables train with sparse gradients (:func:`sparse_embedding_grads`), their setting restored
+    afterwards; with any other ``optimizer`` they keep the model's own (dense by default).
+    ``train`` and ``val`` are checked once, whole, before the first step
+    (:meth:`CTRModel.check_input`: dtype, number of fields, every index in its field's range;
+    the error names the split), and not again per batch.
+
     ``loss``: ``"bce"`` (binary cross-entropy on logits; ``pos_weight`` multiplies the loss of
     clicks) or ``"focal"`` (:func:`focal_loss` with ``focal_gamma`` and ``pos_weight``).
     ``seed`` seeds Python, NumPy and PyTorch at the start (dropout masks, shuffling), so two
     calls from the same initial weights give the same result. ``progress``: ``None`` shows one
     tqdm bar per fit when stderr is a terminal or in a notebook, unless ``TQDM_DISABLE`` is set;
     ``verbose`` also prints one line per epoch. ``optimizer``: your own instead of
-    :func:`make_optimizer`. ``precision``: ``"auto"`` (the default, also via ``CTR_PRECISION``),
-    ``"fp32"`` or ``"bf16"``; see :func:`resolve_precision`. Forward passes run under it, the loss,
-    the gradients' accumulation into float32 weights and the optimiser do not change.
-    ``fit`` first calls :func:`keep_freed_memory` (large per-batch temporaries are reused instead
-    of being page-faulted back every step; set ``CTR_MALLOC_TUNING=0`` to leave malloc alone).
+    :func:`make_optimizer`. ``precision``: ``"fp32"`` (the default, on every machine) or
+    ``"bf16"`` (bfloat16 mixed precision for the matrix products, opt-in; ``None`` reads
+    ``CTR_PRECISION``); see :func:`resolve_precision`. Forward passes run under it; the loss,
+    the logit, the FM/FFM pair terms, the float32 weights and the optimiser do not change.
+    With ``CTR_MALLOC_TUNING=1`` ``fit`` first calls :func:`keep_freed_memory` (opt-in: it changes
+    glibc's malloc for the whole process).
+
+    Edge cases: a final batch of a single row joins the batch before it (batch norm cannot
+    train on one row; with 4,097 rows at ``batch_size=4096`` the epoch is one batch of 4,097),
+    any other final batch is left as it is. A ``train`` or ``val`` split with a single class
+    raises ``ValueError`` (no AUC to stop on), NaN validation logits raise
+    ``FloatingPointError``, like a non-finite training loss. Validation runs in batches of
+    :func:`eval_batch_size` rows (the largest intermediate within ``EVAL_MEMORY_BUDGET``) and its
+    AUC and logloss are computed from the logits (:func:`evaluate`).
+
+    Interrupted (Ctrl-C, ``KeyboardInterrupt``) or diverged (``FloatingPointError``): the best
+    finished epoch's weights are restored and the model left in eval mode before the exception
+    propagates, with the History so far as ``exc.history`` (``hist.interrupted`` says why). In a
+    notebook, after pressing stop: ``hist = sys.last_value.history``, or wrap the call in
+    ``try: ... except KeyboardInterrupt as e: hist = e.history``. Without validation data
+    there is no best epoch to go back to and the weights stay as they were when interrupted.
 
     Distributed: when a process group exists (or ``torchrun`` started this process with
     ``WORLD_SIZE > 1``; ``fit`` then creates it, gloo on CPU and NCCL with GPUs), the model is
     wrapped in ``DistributedDataParallel``. All ranks draw the same permutation; rank ``r`` takes
     every ``world``-th row of it, so each rank sees ``N // world`` rows per epoch and
     ``batch_size // world`` rows per step (the global batch stays ``batch_size``). Gradients are
-    averaged (gloo also averages sparse embedding gradients; NCCL cannot, so on NCCL sparse
-    embeddings are switched to dense gradients). Validation predictions are gathered from all
-    ranks, so every rank takes the same early-stopping decisions and ends with the same weights;
-    only rank 0 shows progress.
+    averaged (gloo also averages sparse embedding gradients; NCCL cannot, so on NCCL the tables
+    train with dense gradients, and get their own setting back afterwards). Validation
+    predictions are gathered from all ranks, so every rank takes the same early-stopping
+    decisions and ends with the same weights; only rank 0 shows progress.
     """
     _check_fit_args(epochs, batch_size, lr_decay)
-    x_tr, y_tr = _unpack(train, "train")
-    if len(x_tr) == 0:
-        raise ValueError("train is empty")
-    x_va, y_va = _unpack(val, "val") if val is not None else (None, None)
+    x_tr, y_tr, x_va, y_va = _checked_splits(model, train, val)
 
-    keep_freed_memory()
+    if malloc_tuning_requested():  # opt-in (CTR_MALLOC_TUNING=1), see keep_freed_memory
+        keep_freed_memory()
     rank, world, dist_device = distributed.setup()
     seed_everything(seed + rank)  # dropout differs per rank; the shuffle below does not
     device = dist_device if dist_device is not None else device
@@ -513,37 +678,48 @@ def fit(
     precision = resolve_precision(precision, device)
     if not has_matmuls(model):
         precision = "fp32"  # nothing for autocast to change (see precision_context)
-    net = distributed.wrap(model, device) if world > 1 else model
     opt = (
         optimizer if optimizer is not None else make_optimizer(model, lr, emb_reg, net_reg, emb_l2)
     )
     loss_fn = _make_loss(loss, pos_weight, focal_gamma)
     batches = _Batches(x_tr, y_tr, batch_size, seed, rank, world)
+    if batches.n_local < 2:
+        raise ValueError(
+            f"train has {len(x_tr)} row(s) for {world} process(es): fit needs at least 2 rows "
+            "per process (batch norm cannot train on a batch of one)"
+        )
+    with _inputs_validated(model):  # x_va was checked above; the probe pass need not
+        eval_rows = eval_batch_size(model, x_va, precision) if x_va is not None else None
     show = rank == 0 and _progress_enabled(progress)
     bar = _progress_bar(show, epochs * batches.n_batches, type(model).__name__)
 
     hist = History(precision=precision)
     stop = EarlyStopping(model, opt, patience=patience, lr_decay=lr_decay, min_lr=min_lr)
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        train_loss = _train_epoch(model, net, opt, loss_fn, batches, precision, device, bar)
-        _check_finite(train_loss, epoch, opt)
-        row = dict(epoch=epoch, train_loss=train_loss, val_auc=float("nan"))
-        row.update(val_logloss=float("nan"), lr=opt.param_groups[0]["lr"])
-        if x_va is not None:
-            row.update(_validate(model, x_va, y_va, precision, rank, world, device))
-        row["seconds"] = time.perf_counter() - t0
-        hist.epochs.append(row)
-        stop.step(epoch, row["val_auc"] if x_va is not None else None)
-        _report(row, bar, verbose and rank == 0)
-        if stop.should_stop:
-            hist.stopped_early = epoch < epochs
-            break
+    with (
+        _embedding_grads(model, optimizer, world),
+        _inputs_validated(model),
+        _finish_when_interrupted(model, stop, hist, bar),
+    ):
+        net = distributed.wrap(model, device) if world > 1 else model
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            train_loss = _train_epoch(model, net, opt, loss_fn, batches, precision, device, bar)
+            _check_finite(train_loss, epoch, opt)
+            row = dict(epoch=epoch, train_loss=train_loss, val_auc=float("nan"))
+            row.update(val_logloss=float("nan"), lr=opt.param_groups[0]["lr"])
+            if x_va is not None:
+                row.update(
+                    _validate(model, x_va, y_va, precision, rank, world, device, eval_rows, epoch)
+                )
+            row["seconds"] = time.perf_counter() - t0
+            hist.epochs.append(row)
+            stop.step(epoch, row["val_auc"] if x_va is not None else None)
+            _report(row, bar, verbose and rank == 0)
+            if stop.should_stop:
+                hist.stopped_early = epoch < epochs
+                break
 
-    _close_bar(bar)
-    hist.best_epoch, hist.best_val_auc = stop.best_epoch, stop.best_metric
-    stop.restore()
-    model.eval()
+    _finish(model, stop, hist, bar)
     return hist
 
 

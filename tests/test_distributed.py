@@ -1,5 +1,6 @@
 """fit under torchrun: two CPU processes (gloo, sparse embedding gradients) end with the same
-weights on both ranks and the AUC of the single-process run."""
+weights on both ranks and the AUC of the single-process run; a package model (DeepFM) trains the
+same way and gets its own gradient setting back."""
 
 from __future__ import annotations
 
@@ -58,20 +59,26 @@ SCRIPT = textwrap.dedent(
 )
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def launch(text: str, out, *launchers: list[str]) -> None:
+    """Write ``text`` to a script in ``out`` and run it with each launcher (``[]``: plain
+    Python), one thread per process; each run must succeed."""
+    script = out / "script.py"
+    script.write_text(text)
+    env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+    env.pop("WORLD_SIZE", None)
+    for launcher in launchers:
+        cmd = [*(launcher or [sys.executable]), str(script), str(out)]
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    script = out / "train_tiny.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
-    env.pop("WORLD_SIZE", None)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    for cmd in (
-        [sys.executable, str(script), str(out)],
-        [*torchrun, "--nproc_per_node=2", str(script), str(out)],
-    ):
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    launch(SCRIPT, out, [], TORCHRUN)
     return out
 
 
@@ -102,3 +109,72 @@ def test_demo_entry_point_writes_a_summary(tmp_path, monkeypatch):
     _main(["--demo", "--model", "lr", "--rows", "4000", "--epochs", "2", "--out", str(out)])
     summary = json.loads(out.read_text())
     assert summary["world_size"] == 1 and 0.5 < summary["test"]["auc"] <= 1
+
+
+DEEPFM_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from ctr_helpers import distributed
+    from ctr_helpers.data import make_pairwise
+    from ctr_helpers.models import get_model
+    from ctr_helpers.train import fit
+
+    torch.set_num_threads(1)
+    out = sys.argv[1]
+    ds = make_pairwise(4000, seed=5)
+    wrap, at_wrap = distributed.wrap, []
+
+    def recording_wrap(model, device):  # the tables' gradient setting DDP is built with
+        at_wrap.append([m.sparse for m in model.modules() if isinstance(m, nn.Embedding)])
+        return wrap(model, device)
+
+    distributed.wrap = recording_wrap
+    # "default": the model as built (dense), gloo's sparse all-reduce; "no_sparse_allreduce":
+    # built sparse=True, on a group that cannot average sparse gradients (as NCCL)
+    for label, sparse in (("default", False), ("no_sparse_allreduce", True)):
+        if label == "no_sparse_allreduce":
+            distributed.sparse_allreduce = lambda: False
+        torch.manual_seed(0)
+        model = get_model("deepfm", ds.field_dims, embed_dim=8, hidden=(32, 32), sparse=sparse)
+        before = [m.sparse for m in model.modules() if isinstance(m, nn.Embedding)]
+        hist = fit(model, ds.train, ds.val, epochs=2, batch_size=512, lr=3e-3, seed=0,
+                   progress=False, precision="fp32")
+        after = [m.sparse for m in model.modules() if isinstance(m, nn.Embedding)]
+        rank, world = dist.get_rank(), dist.get_world_size()
+        torch.save(model.state_dict(), f"{out}/{label}_rank{rank}.pt")
+        with open(f"{out}/{label}_rank{rank}.json", "w") as f:
+            json.dump(dict(world=world, before=before, after=after, at_wrap=at_wrap.pop(),
+                           val_auc=[e["val_auc"] for e in hist.epochs]), f)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def deepfm_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp_deepfm")
+    launch(DEEPFM_SCRIPT, out, TORCHRUN)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("label", "own", "trained"),
+    [("default", False, True), ("no_sparse_allreduce", True, False)],
+)
+def test_deepfm_under_ddp_identical_on_both_ranks_and_not_mutated(deepfm_runs, label, own, trained):
+    """``own``: the tables' setting the model was built with, and has again after fit;
+    ``trained``: the setting DDP was built with (sparse on gloo, dense without sparse
+    all-reduce)."""
+    w0 = torch.load(deepfm_runs / f"{label}_rank0.pt")
+    w1 = torch.load(deepfm_runs / f"{label}_rank1.pt")
+    assert w0.keys() == w1.keys() and any("running_mean" in k for k in w0)
+    for k in w0:  # parameters and batch-norm statistics
+        assert torch.equal(w0[k], w1[k]), k
+    r0 = json.loads((deepfm_runs / f"{label}_rank0.json").read_text())
+    r1 = json.loads((deepfm_runs / f"{label}_rank1.json").read_text())
+    assert r0 == r1 and r0["world"] == 2 and len(r0["val_auc"]) == 2
+    assert r0["at_wrap"] == [trained, trained]
+    assert r0["before"] == r0["after"] == [own, own]
+    assert r0["val_auc"][-1] > 0.6  # it learned something

@@ -18,12 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ctr_helpers import metrics
+import ctr_helpers.train as train_mod
+from ctr_helpers import metrics, runtime
 from ctr_helpers.train import (
+    EarlyStopping,
     History,
     LazyAdam,
+    _Batches,
     _demo_data,
     _make_loss,
+    eval_batch_size,
     evaluate,
     fit,
     focal_loss,
@@ -389,8 +393,10 @@ def test_progress_off_when_not_interactive_or_disabled(data, capsys, monkeypatch
 def test_resolve_precision_explicit_env_and_errors(monkeypatch):
     assert resolve_precision("fp32") == "fp32"
     assert resolve_precision("bf16") == "bf16"
-    assert resolve_precision("auto", "cuda") == "fp32"  # auto means bf16 only on a bf16 CPU
-    assert resolve_precision("auto") in ("fp32", "bf16")
+    with pytest.warns(FutureWarning, match='"auto".* deprecated and now means "fp32"'):
+        assert resolve_precision("auto", "cuda") == "fp32"  # auto: a deprecated alias of fp32
+    with pytest.warns(FutureWarning):
+        assert resolve_precision("auto") in ("fp32", "bf16")
     monkeypatch.setenv("CTR_PRECISION", "fp32")
     assert resolve_precision() == "fp32"
     monkeypatch.setenv("CTR_PRECISION", "bf16")
@@ -478,3 +484,282 @@ def test_keep_freed_memory_applies_once_and_changes_no_number(tmp_path):
     assert tuned.keys() == plain.keys()
     for name in tuned:
         assert torch.equal(tuned[name], plain[name]), name
+
+
+# --------------------------------------------------------------------------- issue 16: precision
+
+
+def test_precision_is_float32_by_default_even_on_a_cpu_with_native_bf16(data, monkeypatch):
+    monkeypatch.delenv("CTR_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)  # a Xeon/EPYC with bf16
+    assert resolve_precision() == "fp32"
+    train, val, _ = data
+    assert fit(new_model(), train, val, epochs=1, batch_size=1000, progress=False).precision == (
+        "fp32"
+    )
+    monkeypatch.setenv("CTR_PRECISION", "bf16")  # the opt-in by environment ...
+    assert fit(new_model(), train, epochs=1, batch_size=1000, progress=False).precision == "bf16"
+    monkeypatch.delenv("CTR_PRECISION")  # ... or by argument
+    hist = fit(new_model(), train, epochs=1, batch_size=1000, progress=False, precision="bf16")
+    assert hist.precision == "bf16"
+
+
+# --------------------------------------------------------------------------- issue 16: AUC
+
+
+class FixedLogits(nn.Module):
+    """Row ``i``'s logit is ``logits[x[i, 0]]``: one field whose value picks a stored logit."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.table = nn.Embedding(len(logits), 1)
+        with torch.no_grad():
+            self.table.weight.copy_(logits[:, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.table(x[:, 0]).squeeze(1)
+
+
+def test_auc_comes_from_logits_so_saturated_probabilities_do_not_tie():
+    n = 200
+    z = torch.linspace(20.0, 30.0, n)  # distinct logits whose float32 sigmoids are all 1.0
+    assert torch.all(torch.sigmoid(z) == 1.0)
+    y = (torch.arange(n) >= n // 2).float()  # the larger logits are the clicks: perfect ranking
+    x = torch.arange(n)[:, None]
+    assert metrics.auc(y, torch.sigmoid(z)) == 0.5  # what the float32 probabilities would say
+    model = FixedLogits(z)
+    assert evaluate(model, (x, y))["auc"] == 1.0
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # the logits stay as they are
+    hist = fit(model, (x, y), (x, y), epochs=1, optimizer=frozen, progress=False)
+    assert hist.epochs[0]["val_auc"] == 1.0
+    torch.testing.assert_close(model.table.weight[:, 0], z, rtol=0, atol=0)
+
+
+def test_logloss_comes_from_logits_in_float64():
+    # Non-clicks at logits 9..15: their loss is softplus(z). float32 sigmoids keep 1 - p to
+    # ~6e-8 absolute only, a relative error of up to ~1e-2 at z = 15.
+    z = torch.linspace(9.0, 15.0, 64)
+    y = torch.zeros(64)
+    y[:2] = 1  # two clicks so that AUC is defined
+    x = torch.arange(64)[:, None]
+    exact = np.mean(np.where(y.numpy() == 1, 0, 1) * np.logaddexp(0, z.double().numpy())
+                    + y.numpy() * np.logaddexp(0, -z.double().numpy()))  # fmt: skip
+    got = evaluate(FixedLogits(z), (x, y))["logloss"]
+    assert got == pytest.approx(exact, rel=1e-12)
+    via_float32 = metrics.logloss(y, torch.sigmoid(z))
+    assert abs(via_float32 - exact) > 1e-6  # the float32 route is measurably off
+
+
+# --------------------------------------------------------------------------- issue 16: fit edges
+
+
+@pytest.mark.parametrize(
+    "n, batch_size, world, sizes",
+    [
+        (4000, 512, 1, [512] * 7 + [416]),  # a final batch of 416 rows: as before
+        (202_027, 4096, 1, [4096] * 49 + [1323]),  # Frappe's training split: as before
+        (4097, 4096, 1, [4097]),  # the single last row joins the batch before it
+        (4097, 2048, 1, [2048, 2049]),
+        (8195, 4096, 2, [2048, 2049]),  # per process under torchrun: 4,097 rows each
+    ],
+)
+def test_batches_are_todays_slices_except_that_a_one_row_tail_joins_the_last(
+    n, batch_size, world, sizes
+):
+    seed = 5
+    for rank in range(world):
+        rows = torch.arange(n)
+        batches = _Batches(rows[:, None], rows.float(), batch_size, seed, rank, world)
+        got = [xb[:, 0] for xb, _ in batches.epoch(torch.device("cpu"))]
+        assert [len(b) for b in got] == sizes and batches.n_batches == len(sizes)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        expected = perm[rank::world][: n // world]  # the permutation, cut in order
+        assert torch.equal(torch.cat(got), expected)
+        if sizes[-1] != batch_size // world + 1:  # no merge: the same slices as before
+            size = batch_size // world
+            assert all(
+                torch.equal(b, expected[i * size : (i + 1) * size]) for i, b in enumerate(got)
+            )
+
+
+def test_fit_trains_through_a_final_batch_of_one_row(monkeypatch):
+    x, y = _demo_data(4097, FIELDS, VOCAB, seed=3)
+    sizes = []
+    real_step = train_mod._train_step
+
+    def counting_step(net, opt, loss_fn, xb, yb, *rest):
+        sizes.append(len(yb))
+        return real_step(net, opt, loss_fn, xb, yb, *rest)
+
+    monkeypatch.setattr(train_mod, "_train_step", counting_step)
+    model = new_model()  # has batch norm: a 1-row training batch would crash it
+    hist = fit(model, (x, y), epochs=2, batch_size=4096, progress=False)
+    assert sizes == [4097, 4097] and math.isfinite(hist.epochs[-1]["train_loss"])
+
+
+def test_fit_refuses_fewer_than_two_rows_per_process(monkeypatch):
+    x, y = _demo_data(3, FIELDS, VOCAB, seed=3)
+    y = torch.tensor([0.0, 1.0, 0.0])
+    monkeypatch.setattr(train_mod.distributed, "setup", lambda: (0, 2, None))  # 2 processes
+    with pytest.raises(ValueError, match=r"train has 3 row\(s\) for 2 process\(es\)"):
+        fit(new_model(), (x, y), progress=False)
+
+
+def test_a_split_with_one_class_or_other_labels_is_refused_by_name(data):
+    train, val, _ = data
+    with pytest.raises(ValueError, match=r"val split has a single class \(all 0, 1000 rows\)"):
+        fit(new_model(), train, (val[0], torch.zeros(1000)), progress=False)
+    with pytest.raises(ValueError, match=r"train split has a single class \(all 1, 4000 rows\)"):
+        fit(new_model(), (train[0], torch.ones(4000)), val, progress=False)
+    with pytest.raises(ValueError, match=r"data split has a single class \(all 0, 1000 rows\)"):
+        evaluate(new_model(), (val[0], torch.zeros(1000)))
+    labels = val[1].clone()
+    labels[3] = 2
+    with pytest.raises(ValueError, match=r"val\.y must hold 0/1 labels; row 3 has 2"):
+        fit(new_model(), train, (val[0], labels), progress=False)
+
+
+def test_early_stopping_refuses_a_nan_metric():
+    model = nn.Linear(1, 1)
+    stop = EarlyStopping(model, torch.optim.SGD(model.parameters(), lr=1.0))
+    stop.step(1, 0.7)
+    with pytest.raises(ValueError, match="validation metric of epoch 2 is NaN"):
+        stop.step(2, float("nan"))
+
+
+def _interrupt_in_epoch_3(monkeypatch, how: str) -> None:
+    """Make ``fit`` fail in epoch 3, after that epoch's training changed the weights."""
+    real_epoch, real_predict = train_mod._train_epoch, train_mod.predict_logits
+    calls = {"epoch": 0, "predict": 0}
+
+    def epoch(*args, **kw):
+        loss = real_epoch(*args, **kw)
+        calls["epoch"] += 1
+        if calls["epoch"] == 3:
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            if how == "nan loss":
+                return float("nan")
+        return loss
+
+    def predict(*args, **kw):
+        logits = real_predict(*args, **kw)
+        calls["predict"] += 1
+        return logits * float("nan") if how == "nan logits" and calls["predict"] == 3 else logits
+
+    monkeypatch.setattr(train_mod, "_train_epoch", epoch)
+    monkeypatch.setattr(train_mod, "predict_logits", predict)
+
+
+@pytest.mark.parametrize(
+    "how, error",
+    [
+        ("ctrl-c", KeyboardInterrupt),
+        ("nan loss", FloatingPointError),
+        ("nan logits", FloatingPointError),
+    ],
+)
+def test_interrupted_or_diverged_fit_restores_the_best_weights_and_keeps_the_history(
+    data, monkeypatch, how, error
+):
+    train, val, _ = data
+    init = new_model()
+    kw = dict(batch_size=500, lr=0.02, patience=10, seed=2, progress=False)
+    model = copy.deepcopy(init)
+    _interrupt_in_epoch_3(monkeypatch, how)
+    with pytest.raises(error) as info:
+        fit(model, train, val, epochs=10, **kw)
+    monkeypatch.undo()
+    hist = info.value.history
+    assert isinstance(hist, History) and [e["epoch"] for e in hist.epochs] == [1, 2]
+    assert hist.interrupted.startswith(error.__name__)
+    aucs = [e["val_auc"] for e in hist.epochs]
+    assert hist.best_epoch == 1 + int(np.argmax(aucs)) and hist.best_val_auc == max(aucs)
+    assert not model.training
+    reference = copy.deepcopy(init)
+    fit(reference, train, val, epochs=hist.best_epoch, **kw)
+    state, ref_state = model.state_dict(), reference.state_dict()
+    assert state.keys() == ref_state.keys()
+    assert all(torch.equal(state[k], ref_state[k]) for k in state), "not the best epoch's weights"
+
+
+# --------------------------------------------------------------------------- issue 16: eval batch
+
+
+class WideHidden(nn.Module):
+    """Its largest intermediates are ``[B, 1000]`` float32: 4,000 bytes per row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, 4)
+        self.wide = nn.Linear(FIELDS * 4, 1000)
+        self.out = nn.Linear(1000, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.wide(self.emb(x).flatten(1)))).squeeze(1)
+
+
+def test_eval_batch_keeps_the_largest_intermediate_within_the_budget(monkeypatch):
+    torch.manual_seed(0)
+    model, (x, _) = WideHidden(), _demo_data(2000, FIELDS, VOCAB, seed=1)
+    assert eval_batch_size(model, x, budget=4000 * 300) == 300
+    assert eval_batch_size(model, x) == train_mod.EVAL_BATCH  # 256 MiB / 4 kB: the cap
+    # predict_logits sizes its batches by the budget (one 256-row probe first)
+    monkeypatch.setattr(runtime, "EVAL_MEMORY_BUDGET", 4000 * 300)
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(len(args[0])))
+    logits = predict_logits(model, x)
+    assert seen == [256] + [300] * 6 + [200]
+    torch.testing.assert_close(logits, predict_logits(model, x, batch_size=7))
+
+
+def test_cin_at_criteo_shape_gets_a_small_eval_batch():
+    from ctr_helpers.models import get_model
+
+    torch.manual_seed(0)
+    dims = [10] * 39  # Criteo's 39 fields (the vocabulary does not change activation sizes)
+    model = get_model("xdeepfm", dims, embed_dim=16, cin_layers=(200, 200, 200)).eval()
+    x = torch.randint(0, 10, (2000, 39))
+    assert eval_batch_size(model, x) < 1024  # ~0.5 MB per row of outer product
+    budget = 32 * 2**20
+    rows = eval_batch_size(model, x, budget=budget)
+    for n, within in ((rows, True), (2 * rows, False)):  # the largest tensor fits, and tightly
+        probe = runtime._LargestNewTensor()
+        with torch.inference_mode(), probe:
+            model(x[:n])
+        assert (probe.nbytes <= budget) == within, (n, probe.nbytes, budget)
+
+
+# --------------------------------------------------------------------------- issue 16: malloc
+
+_MALLOC_PROBE = """
+import os, torch
+from ctr_helpers.models import get_model
+from ctr_helpers.train import _demo_data, fit
+(x, y), val = _demo_data(2000, 5, 7, seed=3), _demo_data(500, 5, 7, seed=4)
+fit(get_model("fm", [7] * 5), (x, y), val, epochs=1, progress=False)
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+block = torch.ones(300 * 2**20 // 4)  # 300 MiB
+before = rss()
+del block
+print((before - rss()) / 2**20)  # MiB given back to the system at once
+"""
+
+
+@pytest.mark.skipif(not _GLIBC, reason="malloc tuning applies to Linux with glibc only")
+def test_fit_leaves_malloc_alone_unless_asked():
+    returned = {}
+    for setting in ("unset", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "CTR_MALLOC_TUNING"}
+        if setting != "unset":
+            env["CTR_MALLOC_TUNING"] = setting
+        done = subprocess.run(
+            [sys.executable, "-c", _MALLOC_PROBE], env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        returned[setting] = float(done.stdout.split()[-1])
+    assert returned["unset"] > 250, returned  # glibc's default: a freed big block goes back
+    assert returned["1"] < 50, returned  # opted in: fit tuned malloc, the block stays for reuse
