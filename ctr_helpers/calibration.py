@@ -8,8 +8,9 @@
   the negatives when training: ``q = p / (p + (1 - p) / w)`` (He et al., ADKDD 2014).
 
 Both calibrators share one API: ``.fit(scores, y)`` returns the calibrator, ``.transform(scores)``
-returns probabilities (a NumPy array), and ``fit_transform``. ``scores`` are probabilities or
-logits, decided once, at fit time: with ``scores="auto"`` (the default) the fit data decide
+returns probabilities (a NumPy array; empty for empty scores), and ``fit_transform``; ``fit`` on
+no scores raises ``ValueError``. ``scores`` are probabilities or logits, decided once, at fit
+time: with ``scores="auto"`` (the default) the fit data decide
 (all within [0, 1]: probabilities, else logits), and every later ``transform`` reads its scores
 the same way (``fitted_on_``, ``"prob"`` or ``"logit"``), whatever their range. Pass
 ``scores="logit"`` or ``scores="prob"`` to say which (logits that all happen to lie in [0, 1]
@@ -43,7 +44,7 @@ def _to_logits(s: np.ndarray, kind: str) -> np.ndarray:
     if len(bad):
         raise ValueError(
             f"scores are read as probabilities (scores='prob', or decided at fit time) but row "
-            f"{bad[0]} has {s[bad[0]]:.4g}, outside [0, 1] ({len(bad)} row(s))"
+            f"{bad[0]} has {float(s[bad[0]])!r}, outside [0, 1] ({len(bad)} row(s))"
         )
     s = np.clip(s, EPS, 1 - EPS)
     return np.log(s) - np.log1p(-s)
@@ -60,9 +61,11 @@ class _Calibrator:
         if self.scores not in ("auto", "prob", "logit"):
             raise ValueError(f"scores must be 'auto', 'prob' or 'logit', got {self.scores!r}")
         s = _scores_array(s)
+        if len(s) == 0:
+            raise ValueError(f"no scores to fit {type(self).__name__} on: scores is empty")
         kind = self.scores
         if kind == "auto":
-            kind = "prob" if len(s) and s.min() >= 0 and s.max() <= 1 else "logit"
+            kind = "prob" if s.min() >= 0 and s.max() <= 1 else "logit"
         z = _to_logits(s, kind)
         y, _ = _check(y, np.zeros_like(z), both_classes=True)
         if len(y) != len(z):
@@ -118,7 +121,8 @@ class IsotonicCalibrator(_Calibrator):
     def transform(self, s: ArrayLike) -> np.ndarray:
         if self.model_ is None:
             raise RuntimeError("IsotonicCalibrator is not fitted yet: call .fit(scores, y) first")
-        return self.model_.predict(self._transform_inputs(s))
+        z = self._transform_inputs(s)
+        return self.model_.predict(z) if len(z) else np.zeros(0)  # sklearn refuses 0 rows
 
 
 def downsampling_correction(p: ArrayLike, w: float) -> ArrayLike:
@@ -127,11 +131,20 @@ def downsampling_correction(p: ArrayLike, w: float) -> ArrayLike:
     If a model was trained on data where each negative was kept with probability ``w`` (all
     positives kept), its odds are ``1 / w`` times too high; dividing the odds by ``1 / w`` gives
     the probability on the original data. ``p`` may be a float, NumPy array or torch tensor; the
-    result has the same type.
+    result has the same type. A ``p`` outside [0, 1] (a logit passed by mistake) or NaN raises
+    ``ValueError`` naming the first such row (of ``p`` flattened).
 
     >>> downsampling_correction(0.5, 0.1)  # odds 1 -> 0.1
     0.09090909090909091
     """
     if not 0 < w <= 1:
         raise ValueError(f"w is the fraction of negatives kept, must be in (0, 1], got {w}")
+    flat = p.detach().cpu().double().numpy() if hasattr(p, "detach") else p  # torch tensor
+    flat = np.asarray(flat, dtype=np.float64).reshape(-1)
+    bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))  # NaN included
+    if len(bad):
+        raise ValueError(
+            f"p must be probabilities in [0, 1] (sigmoid of the logits); row {bad[0]} has "
+            f"{float(flat[bad[0]])!r} ({len(bad)} row(s) outside [0, 1])"
+        )
     return p / (p + (1 - p) / w)

@@ -21,8 +21,10 @@ Parameters are initialised by the policy in :mod:`ctr_helpers.init`.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,21 +57,44 @@ __all__ = [
 ]
 
 
+def _as_int(value: object) -> int | None:
+    """``value`` as an ``int`` when it is an integer (Python, NumPy or a 0-d integer tensor),
+    else ``None``: floats (even ``4.0``), bools and strings are not sizes."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.dtype == torch.bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def _check_field_dims(field_dims: Sequence[int]) -> list[int]:
-    dims = [int(d) for d in field_dims]
-    if len(dims) == 0:
+    given = list(field_dims)
+    if len(given) == 0:
         raise ValueError("field_dims is empty: need at least one field")
-    bad = [(f, d) for f, d in enumerate(dims) if d < 1]
-    if bad:
-        f, d = bad[0]
-        raise ValueError(f"field_dims[{f}] = {d}: every field needs at least 1 value")
+    dims = [_as_int(d) for d in given]
+    for f, (d, raw) in enumerate(zip(dims, given, strict=True)):
+        if d is None:
+            raise TypeError(
+                f"field_dims[{f}] = {raw!r} ({type(raw).__name__}): every field size must be an "
+                "int (the number of values the field takes)"
+            )
+        if d < 1:
+            raise ValueError(f"field_dims[{f}] = {d}: every field needs at least 1 value")
     return dims
 
 
 def _check_positive(name: str, value: int) -> int:
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    v = _as_int(value)
+    if v is None:
+        raise TypeError(
+            f"{name} must be an int, got {value!r} ({type(value).__name__}); pass a positive int"
+        )
+    if v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v}")
+    return v
 
 
 def linear_fp32(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,8 @@ from ctr_helpers.layers import (
     FMInteraction,
     InteractingLayer,
     SENet,
+    _check_field_dims,
+    _check_positive,
     linear_fp32,
 )
 
@@ -132,11 +134,8 @@ class CTRModel(nn.Module):
         field_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        dims = [int(d) for d in field_dims]
-        if not dims or min(dims) < 1:
-            raise ValueError(f"field_dims must be a non-empty list of positive sizes, got {dims}")
-        if int(embed_dim) != embed_dim or embed_dim < 1:
-            raise ValueError(f"embed_dim must be a positive integer, got {embed_dim!r}")
+        dims = _check_field_dims(field_dims)  # ints >= 1; TypeError naming a field of 5.5
+        embed_dim = _check_positive("embed_dim", embed_dim)  # an int >= 1 (4.0 is refused)
         if field_names is not None and len(field_names) != len(dims):
             raise ValueError(
                 f"got {len(field_names)} field_names for {len(dims)} fields in field_dims"

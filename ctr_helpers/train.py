@@ -307,8 +307,10 @@ class EarlyStopping:
     """Early stopping on a validation metric (higher is better) with learning-rate decay on
     plateau, as BARS: an epoch whose metric is not better than the best so far multiplies every
     parameter group's learning rate by ``lr_decay`` (not below ``min_lr``); ``patience`` such
-    epochs in a row and :attr:`should_stop` turns True. The best epoch's weights (a deep copy of
-    ``model.state_dict()``) are kept for :meth:`restore`.
+    epochs in a row and :attr:`should_stop` turns True (``patience=0`` acts as 1: stop at the
+    first epoch without improvement, never while improving; negative raises ``ValueError``).
+    The best epoch's weights (a deep copy of ``model.state_dict()``) are kept for
+    :meth:`restore`.
 
     >>> model = nn.Linear(1, 1)
     >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -333,6 +335,7 @@ class EarlyStopping:
         lr_decay: float = 0.1,
         min_lr: float = 1e-6,
     ) -> None:
+        _check_patience(patience)
         if not 0 < lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
         self.model, self.optimizer = model, optimizer
@@ -362,8 +365,9 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        """``patience`` epochs in a row without improvement."""
-        return self.bad_epochs >= self.patience
+        """``patience`` epochs in a row without improvement (at least one: ``patience=0`` does
+        not stop an improving run)."""
+        return self.bad_epochs >= max(self.patience, 1)
 
     def restore(self) -> None:
         """Load the best epoch's weights back into the model (if any were kept)."""
@@ -504,7 +508,15 @@ def _embedding_grads(model: nn.Module, optimizer, world: int) -> contextlib.Abst
     return contextlib.nullcontext()
 
 
-def _check_fit_args(epochs: int, batch_size: int, lr_decay: float) -> None:
+def _check_patience(patience: int) -> None:
+    if not patience >= 0:  # NaN too; float("inf") stays allowed (never stop early)
+        raise ValueError(
+            f"patience must be >= 0 (epochs without improvement before stopping), got {patience}"
+        )
+
+
+def _check_fit_args(epochs: int, batch_size: int, lr_decay: float, patience: int) -> None:
+    _check_patience(patience)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if batch_size < 1:
@@ -576,6 +588,8 @@ def _checked_splits(
     if len(x_tr) == 0:
         raise ValueError("train is empty")
     x_va, y_va = _unpack(val, "val") if val is not None else (None, None)
+    if x_va is not None and len(x_va) == 0:
+        raise ValueError("val is empty: pass val=None to train without validation (no early stop)")
     _check_labels(y_tr, "train")
     _check_x(model, x_tr, "train.x")
     if x_va is not None:
@@ -616,8 +630,10 @@ def fit(
     embedding L2 over the whole table, as BARS, or over the rows used), then compute the
     validation AUC and logloss. An epoch whose AUC is not better than the best so far multiplies
     the learning rate by ``lr_decay`` (not below ``min_lr``); ``patience`` such epochs in a row
-    stop training (:class:`EarlyStopping`). The best epoch's weights are restored at the end and
-    the model is left in eval mode.
+    stop training (:class:`EarlyStopping`; ``patience=0`` means the same as 1: stop at the first
+    epoch without improvement, keep going while every epoch improves; negative raises
+    ``ValueError``). The best epoch's weights are restored at the end and the model is left in
+    eval mode.
 
     With :class:`LazyAdam` (``make_optimizer``'s, or your own as ``optimizer``) the embedding
     tables train with sparse gradients (:func:`sparse_embedding_grads`), their setting restored
@@ -664,7 +680,7 @@ def fit(
     predictions are gathered from all ranks, so every rank takes the same early-stopping
     decisions and ends with the same weights; only rank 0 shows progress.
     """
-    _check_fit_args(epochs, batch_size, lr_decay)
+    _check_fit_args(epochs, batch_size, lr_decay, patience)
     x_tr, y_tr, x_va, y_va = _checked_splits(model, train, val)
 
     if malloc_tuning_requested():  # opt-in (CTR_MALLOC_TUNING=1), see keep_freed_memory
