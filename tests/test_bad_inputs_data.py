@@ -23,11 +23,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _http import QuietHandler, serve
 
 from ctr_helpers import data as D
 
@@ -322,29 +323,11 @@ REMOTE = D.RemoteFile("toy/big.bin", "http://example.invalid/toy/big.bin", len(P
                       hashlib.sha256(PAYLOAD).hexdigest())  # fmt: skip
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextmanager
-def _serve(handler) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def _served_payload(tmp_path: Path):
     root = tmp_path / "served"
     (root / "toy").mkdir(parents=True)
     (root / "toy" / "big.bin").write_bytes(PAYLOAD)
-    return _serve(partial(_QuietHandler, directory=str(root)))
+    return serve(partial(QuietHandler, directory=str(root)))
 
 
 def _dead_pid() -> int:
@@ -441,7 +424,7 @@ def test_the_part_file_of_a_killed_download_is_removed_by_the_next_fetch(sig, tm
     )
     handler = type("Stall", (_StallingHandler,), {"sent": threading.Event(),
                                                   "release": threading.Event()})  # fmt: skip
-    with _serve(handler) as base:
+    with serve(handler) as base:
         url = f"{base}/toy/big.bin"
         args = [REMOTE.name, REMOTE.url, str(REMOTE.size), REMOTE.sha256, str(home), url]
         child = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from _http import QuietHandler, serve
 
 from ctr_helpers import data as D
 
@@ -36,27 +34,8 @@ def _no_url_base(monkeypatch):
     monkeypatch.delenv("CTR_DATA_URL_BASE", raising=False)
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-
-@contextmanager
-def _serve(handler) -> Iterator[str]:
-    """Run ``handler`` on 127.0.0.1 in a thread; yield the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def _serve_dir(directory: Path):
-    return _serve(partial(_QuietHandler, directory=str(directory)))
+    return serve(partial(QuietHandler, directory=str(directory)))
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -166,7 +145,7 @@ def _cut_off_handler(payload: bytes, announce_length: bool):
 def test_server_closing_mid_transfer_leaves_no_partial_file(tmp_path, announce_length):
     payload = bytes(range(256)) * 2000  # 512 kB
     remote = _remote("toy/big.bin", payload)
-    with _serve(_cut_off_handler(payload, announce_length)) as base:
+    with serve(_cut_off_handler(payload, announce_length)) as base:
         with pytest.raises(D.DownloadError) as info:
             D.fetch(remote, tmp_path, url=f"{base}/big.bin", progress=False)
     message = str(info.value)
