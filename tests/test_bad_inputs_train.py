@@ -23,7 +23,12 @@ from ctr_helpers.train import EarlyStopping, History, fit
 FIELDS, VOCAB, N_TRAIN, BATCH = 3, 6, 800, 200  # 4 training batches per epoch
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

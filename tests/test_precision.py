@@ -43,7 +43,12 @@ OPTIONS = {
 MATMULS = (nn.Linear, nn.Conv1d)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def rows(n: int, seed: int = 0) -> torch.Tensor:

@@ -66,7 +66,13 @@ class TinyCTR(nn.Module):
 FIELDS, VOCAB = 4, 12
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny tensors: a second thread only adds synchronisation, badly so on a busy machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
