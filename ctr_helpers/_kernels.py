@@ -227,6 +227,46 @@ def cin_layer_outputs(
     return outputs
 
 
+def cin_pooled(e: torch.Tensor, compress: nn.ModuleList, split_half: bool) -> torch.Tensor:
+    """CIN output ``[B, output_dim]``: every layer's output maps sum-pooled over ``D``, concatenated.
+
+    Plain form: ``torch.cat([xk.sum(dim=2) for xk in cin_layer_outputs(...)], dim=1)``, with the
+    split-half layers contributing only their second half. Computed here the same way up to the
+    last layer; the last layer is only ever pooled, and pooling commutes with its compression::
+
+        sum_d sum_{h,f} W[j, h, f] * hidden[b, d, h] * x0[b, d, f]
+            = sum_{h,f} W[j, h, f] * G[b, h, f],   G[b] = hidden[b]^T x0[b]   ([H, F])
+
+    so its ``[B, D, H * F]`` outer product and ``[B * D, H * F] @ [H * F, H_k]`` matmul become one
+    ``[B, H, D] @ [B, D, F]`` batched product and a ``[B, H * F] @ [H * F, H_k]`` matmul: ``D``
+    times fewer operations for what is usually the widest layer (a bias adds ``D * b``).
+    """
+    batch, embed_dim = e.shape[0], e.shape[2]
+    x0 = e.transpose(1, 2).contiguous()  # [B, D, F]
+    hidden, pooled = x0, []
+    for k, conv in enumerate(compress):
+        weight = conv.weight[:, :, 0]  # [H_k, H_{k-1} * F]
+        if k == len(compress) - 1:
+            gram = torch.bmm(hidden.transpose(1, 2), x0)  # [B, H_{k-1}, F]
+            out = nn.functional.linear(gram.reshape(batch, weight.shape[1]), weight)
+            if conv.bias is not None:
+                out = out + embed_dim * conv.bias
+            pooled.append(out)
+            break
+        z = hidden.unsqueeze(3) * x0.unsqueeze(2)  # [B, D, H_{k-1}, F]
+        xk = nn.functional.linear(z.reshape(batch, embed_dim, weight.shape[1]), weight)
+        if conv.bias is not None:
+            xk = xk + conv.bias
+        if split_half:
+            half = xk.shape[2] // 2
+            pooled.append(xk[:, :, half:].sum(dim=1))
+            hidden = xk[:, :, :half]
+        else:
+            pooled.append(xk.sum(dim=1))
+            hidden = xk
+    return torch.cat(pooled, dim=1)
+
+
 # ----------------------------------------------------------------------------- attention
 def attention_weights(q: torch.Tensor, k: torch.Tensor, scale: float | None) -> torch.Tensor:
     """Softmax attention weights ``[B, H, F_query, F_key]`` from ``q, k: [B, H, F, d_h]``.

@@ -166,6 +166,28 @@ def test_cin_layer_outputs(batch, F, sizes, split_half, bias):
     )
 
 
+@both
+@pytest.mark.parametrize(
+    "sizes, split_half, bias",
+    [((3, 5), False, False), ((4, 6, 3), True, True), ((4,), True, False), ((6, 4), True, True)],
+)
+def test_cin_pooled(batch, F, sizes, split_half, bias):
+    """The pooled output (last layer pooled before its compression) against pooling the maps."""
+    cin = randomized(layers.CIN(F, D, sizes, split_half=split_half, bias=bias))
+    e = randn(batch, F, D).requires_grad_()
+    weights = tuple(cin.parameters())
+
+    def pool_plain() -> torch.Tensor:
+        maps = cin_plain(e, cin.compress, split_half)
+        last = len(maps) - 1
+        halves = [m[:, m.shape[1] // 2 :] if split_half and k < last else m for k, m in enumerate(maps)]
+        return torch.cat([m.sum(dim=2) for m in halves], dim=1)
+
+    assert_same_values_and_grads(
+        lambda: _kernels.cin_pooled(e, cin.compress, split_half), pool_plain, (e, *weights)
+    )
+
+
 # ----------------------------------------------------------------------------- attention
 @both
 @pytest.mark.parametrize("scaled", [False, True])
