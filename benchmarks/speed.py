@@ -79,9 +79,14 @@ PEER_OPTIONS: dict[str, dict] = {
     ),
     "dcn": dict(hidden=MLP, dropout=0.0, batch_norm=False, num_cross_layers=3),
     "dcnv2": dict(hidden=MLP, dropout=0.0, batch_norm=False, num_cross_layers=3),
-    "autoint": dict(num_attention_layers=3, num_heads=2, attention_dim=16, hidden=()),
+    "autoint": dict(num_attention_layers=3, num_heads=2, attention_dim=16, hidden=(), dropout=0.0),
     "autoint+": dict(
-        num_attention_layers=3, num_heads=2, attention_dim=16, hidden=MLP, batch_norm=False
+        num_attention_layers=3,
+        num_heads=2,
+        attention_dim=16,
+        hidden=MLP,
+        batch_norm=False,
+        dropout=0.0,
     ),
     "fibinet": dict(hidden=MLP, dropout=0.0, batch_norm=False, bilinear_type="field_all"),
 }

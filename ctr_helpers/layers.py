@@ -110,6 +110,27 @@ def linear_fp32(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     return layer(h)
 
 
+def linear_fp32_of_cat(layer: nn.Linear, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``linear_fp32(layer, torch.cat(parts, dim=1))`` without building the concatenation.
+
+    Each part meets its own column block of the weight: ``sum_i parts[i] @ W[:, block_i]^T + b``
+    (the DCN heads concatenate a ``[B, F * D]`` cross output and a ``[B, 400]`` MLP output only
+    to read them once).
+    """
+    if torch.is_autocast_enabled(parts[0].device.type):
+        with torch.autocast(parts[0].device.type, enabled=False):
+            return linear_fp32_of_cat(layer, [p.float() for p in parts])
+    blocks = layer.weight.split([p.shape[1] for p in parts], dim=1)
+    out = nn.functional.linear(parts[0], blocks[0], layer.bias)
+    for part, block in zip(parts[1:], blocks[1:], strict=True):
+        out = (
+            out.addmm_(part, block.t())
+            if not torch.is_grad_enabled()
+            else out.addmm(part, block.t())
+        )
+    return out
+
+
 def field_offsets(field_dims: Sequence[int]) -> torch.Tensor:
     """Start row of each field in the shared table: ``[0, d0, d0 + d1, ...]``, shape ``[F]``."""
     dims = torch.as_tensor(list(field_dims), dtype=torch.long)
@@ -582,7 +603,8 @@ class MLP(nn.Module):
             blocks.append(init_linear_(nn.Linear(width, size)))
             if batch_norm:
                 blocks.append(nn.BatchNorm1d(size))
-            blocks.append(nn.ReLU())
+            # in place: neither Linear's nor BatchNorm's backward needs its output
+            blocks.append(nn.ReLU(inplace=True))
             if dropout > 0:
                 blocks.append(nn.Dropout(dropout))
             width = size

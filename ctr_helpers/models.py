@@ -52,6 +52,7 @@ from ctr_helpers.layers import (
     _check_field_dims,
     _check_positive,
     linear_fp32,
+    linear_fp32_of_cat,
 )
 
 __all__ = [
@@ -409,7 +410,7 @@ class DCN(CTRModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_batch(x)
         x0 = self.embedding(x).flatten(1)
-        return linear_fp32(self.out, torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
+        return linear_fp32_of_cat(self.out, [self.cross(x0), self.mlp(x0)]).squeeze(1)
 
 
 class DCNv2(CTRModel):
@@ -452,7 +453,7 @@ class DCNv2(CTRModel):
         x0 = self.embedding(x).flatten(1)
         if self.structure == "stacked":
             return linear_fp32(self.out, self.mlp(self.cross(x0))).squeeze(1)
-        return linear_fp32(self.out, torch.cat([self.cross(x0), self.mlp(x0)], dim=1)).squeeze(1)
+        return linear_fp32_of_cat(self.out, [self.cross(x0), self.mlp(x0)]).squeeze(1)
 
 
 class AutoInt(CTRModel):

@@ -460,3 +460,22 @@ def test_logit_layers_stay_float32_under_bf16_autocast():
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, atol=0.05, rtol=0.05)
     torch.testing.assert_close(layers.linear_fp32(lin, h), lin(h))  # plain Linear outside autocast
+
+
+def test_linear_of_cat_equals_linear_on_the_concatenation():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(7 + 5, 3)
+    a, b = torch.randn(9, 7, requires_grad=True), torch.randn(9, 5, requires_grad=True)
+    out = layers.linear_fp32_of_cat(lin, [a, b])
+    ref = lin(torch.cat([a, b], dim=1))
+    torch.testing.assert_close(out, ref)
+    grads = torch.autograd.grad(out.square().sum(), (a, b, lin.weight, lin.bias))
+    ref_grads = torch.autograd.grad(ref.square().sum(), (a, b, lin.weight, lin.bias))
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r)
+    with torch.inference_mode():  # the in-place accumulation path
+        torch.testing.assert_close(layers.linear_fp32_of_cat(lin, [a, b]), ref.detach())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = layers.linear_fp32_of_cat(lin, [a.bfloat16(), b.bfloat16()])
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, ref.detach(), atol=0.05, rtol=0.05)
