@@ -33,13 +33,13 @@ def features_linear_sum(embedding: FeaturesEmbedding, x: torch.Tensor) -> torch.
 
     Plain form: ``embedding(x).sum(dim=(1, 2))``, used as is while training (the lookup gives the
     gradient, sparse or dense, that the table's ``sparse`` flag asks for). Without gradients, a
-    flat gather from the ``[V]`` column is faster than a ``[V, 1]`` lookup.
+    sum-mode ``embedding_bag`` (gather and field sum in one kernel) is several times faster than
+    a flat ``index_select`` from the ``[V]`` column and a separate sum.
     """
     table = embedding.embedding.weight
     if _wants_grad(table):
         return embedding(x).sum(dim=(1, 2))
-    idx = (x + embedding.offsets).view(-1)
-    return table.view(-1).index_select(0, idx).view(x.shape).sum(dim=1)
+    return nn.functional.embedding_bag(x + embedding.offsets, table, mode="sum").view(-1)
 
 
 def _float32_under_autocast(t: torch.Tensor) -> torch.autocast:
