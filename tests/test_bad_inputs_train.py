@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _threads import one_thread  # noqa: F401 (autouse: one torch thread here)
 
 from ctr_helpers import models
 from ctr_helpers.calibration import IsotonicCalibrator, PlattScaler, downsampling_correction
@@ -21,14 +22,6 @@ from ctr_helpers.layers import MLP, FeaturesEmbedding
 from ctr_helpers.train import EarlyStopping, History, fit
 
 FIELDS, VOCAB, N_TRAIN, BATCH = 3, 6, 800, 200  # 4 training batches per epoch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _threads import one_thread  # noqa: F401 (autouse: one torch thread here)
 from torch import nn
 
 from ctr_helpers import layers
@@ -41,14 +42,6 @@ OPTIONS = {
     "fibinet": SMALL,
 }
 MATMULS = (nn.Linear, nn.Conv1d)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def rows(n: int, seed: int = 0) -> torch.Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _threads import one_thread  # noqa: F401 (autouse: one torch thread here)
 from torch import nn
 
 import ctr_helpers.train as train_mod
@@ -64,15 +65,6 @@ class TinyCTR(nn.Module):
 
 
 FIELDS, VOCAB = 4, 12
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors: a second thread only adds synchronisation, badly so on a busy machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
