@@ -210,7 +210,9 @@ def flops_per_sample(name: str, num_fields: int, d: int = EMBED) -> float:
         "xdeepfm": 2 * f
         + mlp(flat)
         + (f * f * d + 2 * f * f * d * 128)  # CIN layer 1: outer product + compression
-        + (64 * f * d + 2 * 64 * f * d * 128),  # CIN layer 2 (split-half: 64 maps in)
+        # CIN layer 2 (split-half: 64 maps in), only ever pooled over D, so computed pooled:
+        # the [B, 64, D] @ [B, D, F] Gram product, then the compression of [B, 64 * F]
+        + (2 * 64 * d * f + 2 * 64 * f * 128),
         "dcn": mlp(flat, out=None) + 3 * 4 * flat + 2 * (flat + 400),
         "dcnv2": mlp(flat, out=None) + 3 * 2 * flat * flat + 2 * (flat + 400),
         "autoint": 3 * (3 * 2 * f * d * 16 + 2 * 2 * f * f * 16) + 2 * f * 16,
