@@ -170,18 +170,22 @@ def _ffm_pairs_without_grad(
 ) -> torch.Tensor:
     """The FFM pairs gathering only the ``2 P`` vectors they use, ``[B]``.
 
-    The table viewed as ``[sum(field_dims) * F, D]`` has feature ``r``'s vector towards field
-    ``j`` in row ``r * F + j``; one dot product per sample (an in-place product and a row sum):
-    no ``[B, F, F, D]`` lookup and no transposed product.
+    The table viewed as ``[sum(field_dims) * S, D]`` (``S`` slots per feature) has feature
+    ``r``'s vector towards field ``j`` in row ``r * S + slot``: ``slot = j`` with ``S = F``; with
+    ``S = F - 1`` (no slot towards the feature's own field ``i``) ``slot = j - (j > i)``, so for a
+    pair ``i < j`` the left vector is slot ``j - 1`` and the right one slot ``i``. One dot
+    product per sample (an in-place product and a row sum): no ``[B, F, F, D]`` lookup and no
+    transposed product.
     """
-    num_fields, dim = embedding.num_fields, embedding.embed_dim
-    flat = weight.view(-1, dim)  # [sum(field_dims) * F, D]
-    base = (x + embedding.embedding.offsets) * num_fields  # first flat row, [B, F]
+    slots, dim = embedding.num_slots, embedding.embed_dim
+    flat = weight.view(-1, dim)  # [sum(field_dims) * S, D]
+    base = (x + embedding.embedding.offsets) * slots  # first flat row, [B, F]
     # ``gather`` along the field axis: ``index_select(base, 1, rows)`` takes a per-element
     # path on CPU, several times slower
     pairs = (x.shape[0], len(rows))
-    left = torch.gather(base, 1, rows.expand(pairs)).add_(cols)  # v[x_i] towards j
-    right = torch.gather(base, 1, cols.expand(pairs)).add_(rows)  # v[x_j] towards i
+    left_slot = cols if embedding.diagonal_slot else cols - 1
+    left = torch.gather(base, 1, rows.expand(pairs)).add_(left_slot)  # v[x_i] towards j
+    right = torch.gather(base, 1, cols.expand(pairs)).add_(rows)  # v[x_j] towards i (i < j)
     width = pairs[1] * dim  # P * D (explicit: -1 is ambiguous for an empty batch)
     a = nn.functional.embedding(left, flat).view(x.shape[0], width)  # [B, P * D]
     b = nn.functional.embedding(right, flat).view(x.shape[0], width)

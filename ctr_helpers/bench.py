@@ -5,11 +5,15 @@ Usage::
     python -m ctr_helpers.bench frappe                        # all models, seed 2021
     python -m ctr_helpers.bench frappe --models deepfm,dcn --seeds 2021 2022 --epochs 100
 
-Protocol (BARS, Zhu et al. SIGIR 2022): embedding 10, batch 4096, Adam 1e-3, up to ``--epochs``
-epochs, early stopping on validation AUC with patience 2, learning rate x0.1 on each epoch
-without improvement (floor 1e-6), best epoch restored; each model's defaults and ``bars``
-regularisation follow the BARS configurations (``../shared/BENCHMARKS.md``), the embedding L2
-over the whole table at every batch as BARS applies it (``train.LazyAdam``, ``l2_scope="table"``).
+Protocol (BARS, Zhu et al. SIGIR 2022; FuxiCTR v1.1.0's ``BaseModel``): embedding 10, batch
+4096, Adam 1e-3, up to ``--epochs`` epochs, the gradient norm clipped at 10 every step, early
+stopping on validation AUC with patience 2 (an epoch improves when its AUC beats the best by more
+than 1e-6), learning rate x0.1 on each epoch without improvement (floor 1e-6), best epoch
+restored; dense layers Glorot-normal (``linear_init``). Each model's defaults and ``bars``
+regularisation follow the BARS configurations (``../shared/BENCHMARKS.md``; what differs from
+the papers is in ``docs/deviations.md``), the embedding L2 over the whole table at every batch as
+BARS applies it (``train.LazyAdam``, ``l2_scope="table"``). :data:`PROTOCOL` holds the settings
+shared by every model and is recorded in each result's ``config``.
 
 For each model and seed a JSON file ``<out>/frappe/<model>_seed<seed>.json`` holds the test AUC
 and logloss, best epoch, per-epoch history, wall seconds, parameter count, library versions, the
@@ -57,6 +61,8 @@ BARS: dict[str, dict[str, dict[str, float]]] = {
         "lr": dict(auc=0.9356, logloss=0.3076, stop_epoch=100, params=5_390),
         "fm": dict(auc=0.9671, logloss=0.2065, stop_epoch=100, params=59_280),
         "ffm": dict(auc=0.9786, logloss=0.1860, stop_epoch=84, params=490_400),
+        # the count BARS logged; FuxiCTR v1.1.0's DNN has 417,891 (embeddings 53,890 + MLP
+        # 364,001), and 781,892 = embeddings + 2 x MLP, which no FuxiCTR DNN builds: a log anomaly
         "dnn": dict(auc=0.9833, logloss=0.1622, stop_epoch=16, params=781_892),
         "deepfm": dict(auc=0.9842, logloss=0.1482, stop_epoch=15, params=423_280),
         "xdeepfm": dict(auc=0.9845, logloss=0.1466, stop_epoch=14, params=429_809),
@@ -68,7 +74,22 @@ BARS: dict[str, dict[str, dict[str, float]]] = {
     }
 }
 
-PROTOCOL = dict(embed_dim=10, batch_size=4096, lr=1e-3, patience=2, lr_decay=0.1, min_lr=1e-6)
+#: The BARS protocol shared by every model (FuxiCTR v1.1.0 ``BaseModel``: ``fit_generator``'s
+#: ``max_gradient_norm=10.``, ``checkpoint_and_earlystop``'s ``min_delta=1e-6``, ``lr_decay``'s
+#: factor and floor, ``reset_parameters``' Glorot-normal ``nn.Linear``). ``train.fit`` shares
+#: these defaults except ``max_grad_norm`` (``None`` there: a general-purpose loop does not clip
+#: unless asked), so they are passed explicitly here and written into every result file.
+PROTOCOL = dict(
+    embed_dim=10,
+    batch_size=4096,
+    lr=1e-3,
+    patience=2,
+    lr_decay=0.1,
+    min_lr=1e-6,
+    min_delta=1e-6,
+    max_grad_norm=10.0,
+    linear_init="glorot_normal",
+)
 DATA_SEED = 2021  # the seed of Frappe_x1's rebuilt training negatives (fixed across model seeds)
 
 
@@ -148,7 +169,9 @@ def run_one(
 
     device = torch.device(device)
     T.seed_everything(seed)
-    model = get_model(name, ds.field_dims, embed_dim=PROTOCOL["embed_dim"])
+    model = get_model(
+        name, ds.field_dims, embed_dim=PROTOCOL["embed_dim"], linear_init=PROTOCOL["linear_init"]
+    )
     regs = dict(MODELS[name].bars)
     t0 = time.perf_counter()
     hist = T.fit(
@@ -163,6 +186,8 @@ def run_one(
         patience=PROTOCOL["patience"],
         lr_decay=PROTOCOL["lr_decay"],
         min_lr=PROTOCOL["min_lr"],
+        min_delta=PROTOCOL["min_delta"],
+        max_grad_norm=PROTOCOL["max_grad_norm"],
         seed=seed,
         progress=progress,
         device=device,

@@ -188,18 +188,28 @@ class FeaturesLinear(nn.Module):
     one-hot row with the weight vector): a one-hot row has one 1 per field, so the product just
     picks ``F`` weights and adds them. Gathering those ``F`` weights avoids building the huge,
     almost-all-zero one-hot matrix (see ``reference.linear`` for the one-hot version).
+    ``bias=False`` drops ``b`` (``self.bias`` is then ``None``, as in ``nn.Linear``): for a model
+    whose other branch already ends in a biased layer, as FuxiCTR's DeepFM, xDeepFM and FiBiNET.
     """
 
     def __init__(
-        self, field_dims: Sequence[int], sparse: bool = False, init_std: float = EMBEDDING_STD
+        self,
+        field_dims: Sequence[int],
+        sparse: bool = False,
+        init_std: float = EMBEDDING_STD,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.weight = FeaturesEmbedding(field_dims, 1, sparse=sparse, init_std=init_std)
-        self.bias = nn.Parameter(torch.zeros(()))
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(()))
+        else:
+            self.register_parameter("bias", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # self.weight(x).sum(dim=(1, 2)) + self.bias
-        return _kernels.features_linear_sum(self.weight, x) + self.bias
+        # self.weight(x).sum(dim=(1, 2)) (+ self.bias)
+        out = _kernels.features_linear_sum(self.weight, x)
+        return out if self.bias is None else out + self.bias
 
 
 class FMInteraction(nn.Module):
@@ -228,9 +238,16 @@ class FieldAwareEmbedding(nn.Module):
     ``x: [B, F]`` -> ``[B, F, F, D]`` with ``e[b, f, g]`` = the vector that field ``f``'s feature
     uses when it meets field ``g``.
 
-    Layout: one table ``[sum(field_dims), F * D]`` with offsets, so one gather gives all ``F``
-    vectors of a feature. ``F * D`` columns per feature (the ``f == g`` slot is never used in a
-    pair; it keeps the indexing plain, as in libffm). Parameters: ``sum(field_dims) * F * D``.
+    Layout: one table ``[sum(field_dims), S * D]`` with offsets, so one gather gives all ``S``
+    vectors (slots) of a feature. Two layouts:
+
+    - ``diagonal_slot=True`` (the default here; libffm's, the paper's ``n f k`` count): ``S = F``
+      slots, slot ``g`` towards field ``g``; the ``f == g`` slot is never used in a pair, it keeps
+      the indexing plain. Parameters: ``sum(field_dims) * F * D``.
+    - ``diagonal_slot=False`` (FuxiCTR's, which BARS ran; ``models.FFM``'s default): ``S = F - 1``
+      slots, field ``g`` in slot ``g - (g > f)``. Parameters: ``sum(field_dims) * (F - 1) * D``;
+      the ``[B, F, F, D]`` output then has zeros on its diagonal ``e[:, f, f]``.
+
     Juan et al., "Field-aware Factorization Machines for CTR Prediction", RecSys 2016.
     """
 
@@ -240,18 +257,36 @@ class FieldAwareEmbedding(nn.Module):
         embed_dim: int,
         sparse: bool = False,
         init_std: float = EMBEDDING_STD,
+        diagonal_slot: bool = True,
     ) -> None:
         super().__init__()
         self.field_dims = _check_field_dims(field_dims)
         self.num_fields = len(self.field_dims)
         self.embed_dim = _check_positive("embed_dim", embed_dim)
+        if not diagonal_slot and self.num_fields < 2:
+            raise ValueError(
+                "diagonal_slot=False keeps F - 1 vectors per feature and needs at least 2 "
+                f"fields, got {self.num_fields}"
+            )
+        self.diagonal_slot = bool(diagonal_slot)
+        self.num_slots = self.num_fields if diagonal_slot else self.num_fields - 1
         self.embedding = FeaturesEmbedding(
-            self.field_dims, self.num_fields * self.embed_dim, sparse=sparse, init_std=init_std
+            self.field_dims, self.num_slots * self.embed_dim, sparse=sparse, init_std=init_std
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embedding(x)  # [B, F, F * D]
-        return e.view(x.shape[0], self.num_fields, self.num_fields, self.embed_dim)
+        e = self.embedding(x)  # [B, F, S * D]
+        num_fields, dim = self.num_fields, self.embed_dim
+        if self.diagonal_slot:
+            return e.view(x.shape[0], num_fields, num_fields, dim)
+        # Read row-major, the off-diagonal cells of an F x F grid are F - 1 runs of F cells, each
+        # followed by a diagonal cell, after the first diagonal cell (0, 0); and the F - 1 slots
+        # of every feature in order are exactly those runs. So: a zero after each run, a zero in
+        # front, and the [B, F * F, D] result is the grid.
+        grid = e.new_zeros(x.shape[0], num_fields * num_fields, dim)
+        cells = grid[:, 1:].view(x.shape[0], num_fields - 1, num_fields + 1, dim)
+        cells[:, :, :num_fields] = e.view(x.shape[0], num_fields - 1, num_fields, dim)
+        return grid.view(x.shape[0], num_fields, num_fields, dim)
 
 
 class FFMInteraction(nn.Module):
@@ -262,7 +297,9 @@ class FFMInteraction(nn.Module):
 
     ``_kernels.ffm_pair_sum`` computes it two ways, the same number (tested against
     ``reference.ffm``): while training, one ``[B, F, F, D]`` lookup and a hand-written backward;
-    without gradients, a gather of only the ``2 P`` vectors the pairs use.
+    without gradients, a gather of only the ``2 P`` vectors the pairs use. ``diagonal_slot``
+    chooses the table layout (:class:`FieldAwareEmbedding`: ``F`` slots per feature, or ``F - 1``
+    as FuxiCTR); both paths take either layout.
     Juan et al., RecSys 2016.
     """
 
@@ -272,10 +309,11 @@ class FFMInteraction(nn.Module):
         embed_dim: int,
         sparse: bool = False,
         init_std: float = EMBEDDING_STD,
+        diagonal_slot: bool = True,
     ) -> None:
         super().__init__()
         self.embedding = FieldAwareEmbedding(
-            field_dims, embed_dim, sparse=sparse, init_std=init_std
+            field_dims, embed_dim, sparse=sparse, init_std=init_std, diagonal_slot=diagonal_slot
         )
         num_fields = self.embedding.num_fields
         rows, cols = pair_indices(num_fields)
@@ -423,9 +461,11 @@ class InteractingLayer(nn.Module):
 
     The residual (identity when ``D_in == attention_dim``, else a projection ``W_res``) and the
     ReLU belong to *every* layer, as in the paper. Optional ``scaled`` dot products and
-    ``layer_norm`` (applied before the ReLU) follow FuxiCTR's AutoInt+. With
-    ``return_attention=True`` the forward also returns the weights ``[B, H, F, F]`` (each query
-    row sums to 1); the last weights are also kept in ``self.last_attention`` (detached).
+    ``layer_norm`` (applied before the ReLU) follow FuxiCTR's AutoInt+. ``dropout > 0`` drops
+    attention weights after the softmax while training (``a V_h`` with ``dropout(a)``), as
+    FuxiCTR's ``ScaledDotProductAttention``. With ``return_attention=True`` the forward also
+    returns the weights ``[B, H, F, F]`` (before dropout: each query row sums to 1); the last
+    weights are also kept in ``self.last_attention`` (detached).
     Song et al., "AutoInt", CIKM 2019.
     """
 
@@ -437,6 +477,7 @@ class InteractingLayer(nn.Module):
         use_residual: bool = True,
         scaled: bool = False,
         layer_norm: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.embed_dim = _check_positive("embed_dim", embed_dim)
@@ -446,8 +487,12 @@ class InteractingLayer(nn.Module):
             raise ValueError(
                 f"attention_dim ({attention_dim}) must be divisible by num_heads ({num_heads})"
             )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.head_dim = attention_dim // num_heads
         self.scaled = scaled
+        # on the attention weights; no module (and no random draw) without dropout
+        self.attention_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.query = nn.Linear(embed_dim, attention_dim, bias=False)
         self.key = nn.Linear(embed_dim, attention_dim, bias=False)
         self.value = nn.Linear(embed_dim, attention_dim, bias=False)
@@ -481,7 +526,8 @@ class InteractingLayer(nn.Module):
         attention = _kernels.attention_weights(
             q, k, math.sqrt(self.head_dim) if self.scaled else None
         )
-        out = (attention @ v).transpose(1, 2).reshape(e.shape[0], e.shape[1], self.attention_dim)
+        out = (self.attention_dropout(attention) @ v).transpose(1, 2)
+        out = out.reshape(e.shape[0], e.shape[1], self.attention_dim)
         if self.use_residual:
             out = out + (e if self.residual is None else self.residual(e))
         if self.layer_norm is not None:
@@ -495,24 +541,34 @@ class SENet(nn.Module):
     """Squeeze-and-excitation over fields (FiBiNet): learn one gate per field and row.
 
     ``e: [B, F, D]`` -> ``[B, F, D]``; ``z = mean_d e`` ``[B, F]`` (squeeze),
-    ``g = sigmoid(W2 relu(W1 z))`` ``[B, F]`` (excite, ``W1: F -> max(1, F // r)``), ``out = g * e``.
+    ``g = act(W2 relu(W1 z))`` ``[B, F]`` (excite, ``W1: F -> max(1, F // r)``), ``out = g * e``.
 
-    The gates lie in ``(0, 1)``; ``return_gates=True`` also returns them (for bar charts of field
+    ``activation="sigmoid"`` (the default here; Hu et al.'s SENet): gates in ``(0, 1)``.
+    ``"relu"`` (FuxiCTR's ``SqueezeExcitationLayer``, which BARS ran; ``models.FiBiNet``'s
+    default): gates ``>= 0`` and unbounded, proportional to the embeddings' scale (near 0 at the
+    ``N(0, 1e-4^2)`` init). ``return_gates=True`` also returns them (for bar charts of field
     importance), and the last ones are kept in ``self.last_gates`` (detached).
     Huang et al., "FiBiNET", RecSys 2019 (squeeze by mean pooling).
     """
 
-    def __init__(self, num_fields: int, reduction_ratio: float = 3) -> None:
+    ACTIVATIONS = ("sigmoid", "relu")
+
+    def __init__(
+        self, num_fields: int, reduction_ratio: float = 3, activation: str = "sigmoid"
+    ) -> None:
         super().__init__()
         self.num_fields = _check_positive("num_fields", num_fields)
         if reduction_ratio <= 0:
             raise ValueError(f"reduction_ratio must be positive, got {reduction_ratio}")
+        if activation not in self.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {self.ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
         self.reduced = max(1, int(num_fields // reduction_ratio))
         self.excite = nn.Sequential(
             init_linear_(nn.Linear(num_fields, self.reduced, bias=False)),
             nn.ReLU(),
             init_linear_(nn.Linear(self.reduced, num_fields, bias=False)),
-            nn.Sigmoid(),
+            nn.Sigmoid() if activation == "sigmoid" else nn.ReLU(),
         )
         self.last_gates: torch.Tensor | None = None
 

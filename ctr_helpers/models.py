@@ -5,8 +5,14 @@ Every model takes ``x: LongTensor[B, F]`` of per-field indices and returns **log
 
     Model(field_dims, embed_dim=10, *, sparse=False, field_names=None, **options)
 
-Defaults follow the BARS Frappe_x1 configurations (MLP [400, 400, 400] with batch norm, per-model
-dropout, CIN [64], 3 cross layers, ...); each class's ``bars`` attribute gives the regularisation
+Defaults are what BARS ran on Frappe_x1 (FuxiCTR v1.1.0; v1.2.2 for AutoInt and AutoInt+): its
+configurations (MLP [400, 400, 400] with batch norm, per-model dropout, CIN [64], 3 cross
+layers, ...) and FuxiCTR's forms where they differ from the papers or from this package's
+earlier forms, each one argument away: ``FFM(diagonal_slot=...)``, ``DeepFM/xDeepFM/FiBiNet
+(linear_bias=...)``, ``xDeepFM(cin_bias=...)``, ``AutoInt(attention_dropout=...)``,
+``FiBiNet(senet_activation=..., shared_bilinear=...)``, and the dense layers' init
+(``get_model(..., linear_init=...)``, :mod:`ctr_helpers.init`). ``docs/deviations.md`` lists
+them all, with what each paper says. Each class's ``bars`` attribute gives the regularisation
 BARS used (``emb_reg`` on the embedding tables, ``net_reg`` on the rest) for ``train.fit``.
 The embedding tables give dense gradients by default, so any ``torch.optim`` optimiser works on
 ``model.parameters()``. ``train.fit`` switches them to sparse gradients while it trains (its
@@ -19,7 +25,8 @@ Inputs are checked where they enter: a direct ``model(x)`` runs :meth:`CTRModel.
 the check in their batch loops.
 
 Models are also reachable by name: ``get_model("deepfm", field_dims)``; see ``MODELS``.
-Parameters are initialised by the policy in :mod:`ctr_helpers.init`.
+Parameters are initialised by the policy in :mod:`ctr_helpers.init` (``get_model``'s
+``linear_init`` picks the dense layers' scheme).
 
 >>> model = get_model("deepfm", [3, 5, 2], embed_dim=4, hidden=(8,))
 >>> model(torch.tensor([[0, 4, 1], [2, 0, 0]])).shape
@@ -36,6 +43,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ctr_helpers import init
 from ctr_helpers.init import init_glorot_normal_, init_linear_
 from ctr_helpers.layers import (
     CIN,
@@ -223,9 +231,13 @@ class CTRModel(nn.Module):
 
 
 class LR(CTRModel):
-    """Logistic regression: ``logit = b + sum_f w[x_f]`` (``embed_dim`` is unused)."""
+    """Logistic regression: ``logit = b + sum_f w[x_f]`` (``embed_dim`` is unused).
 
-    bars = dict(emb_reg=1e-5, net_reg=0.0)
+    ``bars``: BARS passes one ``regularizer`` that FuxiCTR applies to the embedding tables and,
+    as net regulariser, to everything else, so the bias ``b`` gets the same L2 (likewise FM, FFM).
+    """
+
+    bars = dict(emb_reg=1e-5, net_reg=1e-5)
 
     def __init__(
         self,
@@ -246,7 +258,7 @@ class LR(CTRModel):
 class FM(CTRModel):
     """Factorization machine: linear term + ``sum_{i<j} <v_i, v_j>`` (Rendle, ICDM 2010)."""
 
-    bars = dict(emb_reg=5e-6, net_reg=0.0)
+    bars = dict(emb_reg=5e-6, net_reg=5e-6)  # one `regularizer`, the bias too (see LR)
 
     def __init__(
         self,
@@ -267,9 +279,14 @@ class FM(CTRModel):
 
 
 class FFM(CTRModel):
-    """Field-aware FM: linear term + ``sum_{i<j} <v[x_i, j], v[x_j, i]>`` (Juan et al., 2016)."""
+    """Field-aware FM: linear term + ``sum_{i<j} <v[x_i, j], v[x_j, i]>`` (Juan et al., 2016).
 
-    bars = dict(emb_reg=1e-6, net_reg=0.0)
+    ``diagonal_slot=False`` (FuxiCTR, BARS): ``F - 1`` vectors per feature, one per other field,
+    ``sum(field_dims) * (F - 1) * D`` weights; ``True``: ``F`` (libffm's layout and the paper's
+    ``n f k`` count; the own-field vector is never used). See :class:`layers.FieldAwareEmbedding`.
+    """
+
+    bars = dict(emb_reg=1e-6, net_reg=1e-6)  # one `regularizer`, the bias too (see LR)
 
     def __init__(
         self,
@@ -278,10 +295,11 @@ class FFM(CTRModel):
         *,
         sparse: bool = False,
         field_names: Sequence[str] | None = None,
+        diagonal_slot: bool = False,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.linear = FeaturesLinear(field_dims, sparse=sparse)
-        self.ffm = FFMInteraction(field_dims, embed_dim, sparse=sparse)
+        self.ffm = FFMInteraction(field_dims, embed_dim, sparse=sparse, diagonal_slot=diagonal_slot)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_batch(x)
@@ -317,6 +335,9 @@ class DNN(CTRModel):
 class DeepFM(CTRModel):
     """DeepFM: one shared embedding feeding an FM and an MLP in parallel; logits add.
 
+    ``linear_bias=False`` (FuxiCTR's ``FM_Layer(use_bias=False)``, BARS; the paper's ``y_FM`` has
+    no bias either): the MLP's output layer holds the model's only bias; ``True`` adds a second,
+    redundant global bias to the first-order term.
     Guo et al., "DeepFM", IJCAI 2017.
     """
 
@@ -332,9 +353,10 @@ class DeepFM(CTRModel):
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.2,
         batch_norm: bool = True,
+        linear_bias: bool = False,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
-        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse, bias=linear_bias)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
         self.fm = FMInteraction()
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
@@ -348,6 +370,10 @@ class DeepFM(CTRModel):
 class xDeepFM(CTRModel):  # the paper's spelling
     """xDeepFM: linear + CIN (explicit vector-wise crosses) + MLP; logits add.
 
+    ``cin_bias=True`` (FuxiCTR's ``Conv1d`` compression with its default bias, BARS): one bias per
+    CIN feature map; ``False``: the paper's formula (homogeneous layers, :class:`layers.CIN`'s
+    default). ``linear_bias=False`` (FuxiCTR, BARS): no global bias in the first-order term (the
+    CIN and MLP logit layers have theirs); ``True`` adds one.
     Lian et al., "xDeepFM", KDD 2018.
     """
 
@@ -365,11 +391,13 @@ class xDeepFM(CTRModel):  # the paper's spelling
         batch_norm: bool = True,
         cin_layers: Sequence[int] = (64,),
         split_half: bool = False,
+        cin_bias: bool = True,
+        linear_bias: bool = False,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
-        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse, bias=linear_bias)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
-        self.cin = CIN(self.num_fields, embed_dim, cin_layers, split_half=split_half)
+        self.cin = CIN(self.num_fields, embed_dim, cin_layers, split_half=split_half, bias=cin_bias)
         self.cin_out = init_linear_(nn.Linear(self.cin.output_dim, 1))
         self.mlp = self._mlp(self.num_fields * embed_dim, hidden, dropout, batch_norm)
 
@@ -417,7 +445,10 @@ class DCNv2(CTRModel):
     """DCN-v2: matrix (or low-rank) cross layers and an MLP.
 
     ``structure="parallel"`` (BARS Frappe default): cross and MLP side by side, concatenated,
-    one linear logit; ``"stacked"``: the MLP reads the cross network's output.
+    one linear logit; ``"stacked"``: the MLP reads the cross network's output. The default full
+    matrices are what BARS ran (``use_low_rank_mixture: False``). ``low_rank=r`` is a plain
+    ``W = U V^T`` per layer, *not* FuxiCTR's ``CrossNetMix`` (a gated mixture of low-rank experts
+    with a ``tanh`` and an inner ``r x r`` matrix), which this package does not have.
     Wang et al., "DCN V2", WWW 2021.
     """
 
@@ -461,8 +492,11 @@ class AutoInt(CTRModel):
 
     Every interacting layer has its own residual and ReLU. With ``hidden`` non-empty an MLP on the
     raw embeddings adds its logit (that is AutoInt+, see :class:`AutoIntPlus`).
-    ``attention_maps(x)`` returns each layer's weights ``[B, H, F, F]`` for heatmaps.
-    Song et al., "AutoInt", CIKM 2019.
+    ``attention_dropout``: dropout on every layer's attention weights after the softmax;
+    ``None`` (FuxiCTR v1.2.2, BARS) means the model's ``dropout``, which FuxiCTR passes to every
+    attention layer as well as to the MLP; ``0.0``: none (the paper's, and this package's form
+    before issue #17). ``attention_maps(x)`` returns each layer's weights ``[B, H, F, F]`` for
+    heatmaps. Song et al., "AutoInt", CIKM 2019.
     """
 
     bars = dict(emb_reg=0.05, net_reg=0.0)
@@ -483,12 +517,16 @@ class AutoInt(CTRModel):
         hidden: Sequence[int] = (),
         dropout: float = 0.0,
         batch_norm: bool = True,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
         dims = [embed_dim] + [attention_dim] * num_attention_layers
+        p_attention = dropout if attention_dropout is None else attention_dropout
         self.attention = nn.ModuleList(
-            InteractingLayer(d_in, attention_dim, num_heads, use_residual, scaled, layer_norm)
+            InteractingLayer(
+                d_in, attention_dim, num_heads, use_residual, scaled, layer_norm, p_attention
+            )
             for d_in in dims[:-1]
         )
         # Glorot-normal, zero bias: as the attention layers (and BARS)
@@ -519,7 +557,11 @@ class AutoInt(CTRModel):
 
 
 class AutoIntPlus(AutoInt):
-    """AutoInt+: AutoInt (5 scaled, layer-normed attention layers) plus an MLP; logits add."""
+    """AutoInt+: AutoInt (5 scaled, layer-normed attention layers) plus an MLP; logits add.
+
+    Its ``dropout`` (0.1) also drops attention weights in every layer unless
+    ``attention_dropout`` says otherwise (see :class:`AutoInt`).
+    """
 
     bars = dict(emb_reg=0.1, net_reg=0.0)
 
@@ -539,6 +581,7 @@ class AutoIntPlus(AutoInt):
         hidden: Sequence[int] = MLP_400x3,
         dropout: float = 0.1,
         batch_norm: bool = True,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__(
             field_dims,
@@ -554,6 +597,7 @@ class AutoIntPlus(AutoInt):
             hidden=hidden,
             dropout=dropout,
             batch_norm=batch_norm,
+            attention_dropout=attention_dropout,
         )
 
 
@@ -562,6 +606,13 @@ class FiBiNet(CTRModel):
 
     ``[bilinear(e), bilinear(senet(e))]`` ``[B, 2 P D]`` -> MLP -> logit, plus the linear term.
     ``field_gates(x)`` returns the SENet gates ``[B, F]`` (learned field importance).
+
+    FuxiCTR v1.1.0's forms (BARS) by default, the others one argument away:
+    ``senet_activation="relu"`` (FuxiCTR's SENet ends in a ReLU: gates ``>= 0``, unbounded) or
+    ``"sigmoid"`` (Hu et al.'s SENet: gates in ``(0, 1)``); ``shared_bilinear=True`` (one bilinear
+    layer for both branches, ``self.bilinear``; ``self.bilinear_se`` is ``None``) or ``False``
+    (a second one for the SENet branch, as DeepCTR); ``linear_bias=False`` (FuxiCTR's
+    ``LR_Layer(use_bias=False)``: the MLP's output layer holds the only bias) or ``True``.
     Huang et al., "FiBiNET", RecSys 2019.
     """
 
@@ -579,6 +630,9 @@ class FiBiNet(CTRModel):
         batch_norm: bool = True,
         bilinear_type: str = "field_all",
         reduction_ratio: float = 2,
+        senet_activation: str = "relu",
+        shared_bilinear: bool = True,
+        linear_bias: bool = False,
     ) -> None:
         super().__init__(field_dims, embed_dim, sparse=sparse, field_names=field_names)
         if self.num_fields < 2:
@@ -586,22 +640,28 @@ class FiBiNet(CTRModel):
                 f"FiBiNet models pairs of fields and needs at least 2, got {self.num_fields}"
             )
         num_pairs = self.num_fields * (self.num_fields - 1) // 2
-        self.linear = FeaturesLinear(field_dims, sparse=sparse)
+        self.linear = FeaturesLinear(field_dims, sparse=sparse, bias=linear_bias)
         self.embedding = FeaturesEmbedding(field_dims, embed_dim, sparse=sparse)
-        self.senet = SENet(self.num_fields, reduction_ratio)
+        self.senet = SENet(self.num_fields, reduction_ratio, activation=senet_activation)
         self.bilinear = BilinearInteraction(self.num_fields, embed_dim, bilinear_type)
-        self.bilinear_se = BilinearInteraction(self.num_fields, embed_dim, bilinear_type)
+        self.bilinear_se = (
+            None
+            if shared_bilinear
+            else BilinearInteraction(self.num_fields, embed_dim, bilinear_type)
+        )
         self.mlp = self._mlp(2 * num_pairs * embed_dim, hidden, dropout, batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_batch(x)
         e = self.embedding(x)
-        pairs = torch.cat([self.bilinear(e), self.bilinear_se(self.senet(e))], dim=1)
+        bilinear_se = self.bilinear if self.bilinear_se is None else self.bilinear_se
+        pairs = torch.cat([self.bilinear(e), bilinear_se(self.senet(e))], dim=1)
         return self.linear(x) + self.mlp(pairs.flatten(1)).squeeze(1)
 
     @torch.no_grad()
     def field_gates(self, x: torch.Tensor) -> torch.Tensor:
-        """SENet gates ``[B, F]`` for ``x``, each in ``(0, 1)``."""
+        """SENet gates ``[B, F]`` for ``x``: each in ``(0, 1)`` with ``senet_activation="sigmoid"``,
+        ``>= 0`` with ``"relu"``."""
         self.check_input(x)
         return self.senet(self.embedding(x), return_gates=True)[1]
 
@@ -622,13 +682,26 @@ MODELS: dict[str, type[CTRModel]] = {
 
 
 def get_model(
-    name: str, field_dims: Sequence[int], embed_dim: int = 10, **options: Any
+    name: str,
+    field_dims: Sequence[int],
+    embed_dim: int = 10,
+    *,
+    linear_init: str | None = None,
+    **options: Any,
 ) -> CTRModel:
-    """Build a model by registry name (case-insensitive), e.g. ``get_model("dcnv2", dims)``."""
+    """Build a model by registry name (case-insensitive), e.g. ``get_model("dcnv2", dims)``.
+
+    ``linear_init``: how the dense layers start, ``"glorot_normal"`` (FuxiCTR/BARS) or
+    ``"torch_default"`` (PyTorch's own); ``None`` keeps the current scheme (``"glorot_normal"``
+    unless inside :func:`ctr_helpers.init.linear_init`). See :mod:`ctr_helpers.init`.
+    """
     key = name.lower()
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
-    return MODELS[key](field_dims, embed_dim, **options)
+    if linear_init is None:
+        return MODELS[key](field_dims, embed_dim, **options)
+    with init.linear_init(linear_init):
+        return MODELS[key](field_dims, embed_dim, **options)
 
 
 def count_parameters(model: nn.Module) -> int:

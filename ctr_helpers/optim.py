@@ -47,6 +47,13 @@ class LazyAdam(torch.optim.Optimizer):
     With ``weight_decay = 0`` both scopes take the lazy row-wise step (there is no penalty to
     spread over the table).
 
+    ``max_grad_norm`` (``None``: off) clips the step's gradient as FuxiCTR does every batch
+    (``nn.utils.clip_grad_norm_`` after the regulariser joined the loss): the norm is taken over
+    the gradients Adam steps on, the data gradient *plus* each group's L2 term (``weight_decay *
+    w``, over the whole table or the rows used, as above), all parameters of the optimiser
+    together; when it exceeds ``max_grad_norm`` all of them are scaled by ``max_grad_norm /
+    (norm + 1e-6)`` (torch's formula). :attr:`last_grad_norm` keeps the last norm (a tensor).
+
     Adam: Kingma & Ba, ICLR 2015. For row ``r`` at step ``t``: ``m <- b1 m + (1 - b1) g``,
     ``v <- b2 v + (1 - b2) g^2``, ``w <- w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
     """
@@ -59,7 +66,10 @@ class LazyAdam(torch.optim.Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         l2_scope: str = "table",
+        max_grad_norm: float | None = None,
     ) -> None:
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
         if l2_scope not in ("table", "rows"):
             raise ValueError(f"l2_scope must be 'table' or 'rows', got {l2_scope!r}")
         if lr <= 0:
@@ -70,6 +80,8 @@ class LazyAdam(torch.optim.Optimizer):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, l2_scope=l2_scope)
         super().__init__(params, defaults)
+        self.max_grad_norm = max_grad_norm
+        self.last_grad_norm: torch.Tensor | None = None
 
     def _state(self, p: torch.Tensor) -> dict:
         state = self.state[p]
@@ -88,10 +100,40 @@ class LazyAdam(torch.optim.Optimizer):
                 loss = closure()
         self._check_gradients()
         self._rows_this_step = []  # (height, indices, rows, inverse) of _unique_rows, this step
+        scale = None
+        if self.max_grad_norm is not None:
+            self.last_grad_norm = self._grad_norm()
+            # torch.nn.utils.clip_grad_norm_'s factor; 1.0 exactly when the norm is within bounds
+            scale = (self.max_grad_norm / (self.last_grad_norm + 1e-6)).clamp(max=1.0)
         for group in self.param_groups:
-            self._group_step(group)
+            self._group_step(group, scale)
         self._rows_this_step = []  # do not hold this step's index tensors until the next one
         return loss
+
+    def _grad_norm(self) -> torch.Tensor:
+        """The 2-norm of the gradients this step will use (data gradient + L2 term), over all
+        parameters: what ``clip_grad_norm_`` measures when the L2 is part of the loss."""
+        squares = []
+        for group in self.param_groups:
+            wd, by_table = group["weight_decay"], group["l2_scope"] == "table"
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if not p.grad.is_sparse:
+                    g = p.grad.add(p, alpha=wd) if wd else p.grad
+                elif wd and by_table:  # every row has an L2 gradient
+                    g = self._dense_grad(p).add_(p, alpha=wd)
+                else:  # the rows used, duplicates summed, each with its L2 term
+                    rows, inverse = self._unique_rows(p, p.grad._indices()[0])
+                    g = self._add_rows(
+                        p.new_zeros((len(rows), *p.shape[1:])), inverse, p.grad._values()
+                    )
+                    if wd:
+                        g.add_(p.index_select(0, rows), alpha=wd)
+                squares.append(torch.linalg.vector_norm(g).square())
+        if not squares:
+            return torch.zeros(())
+        return torch.stack(squares).sum().sqrt()
 
     def _check_gradients(self) -> None:
         """Before any parameter moves: a ``tables`` group with row-wise L2 needs sparse gradients."""
@@ -109,8 +151,9 @@ class LazyAdam(torch.optim.Optimizer):
                         f"use l2_scope='table' (emb_l2='table' in make_optimizer)"
                     )
 
-    def _group_step(self, group: dict) -> None:
-        """Sparse tables step one by one as they come; the dense tensors in one batched step."""
+    def _group_step(self, group: dict, scale: torch.Tensor | None = None) -> None:
+        """Sparse tables step one by one as they come; the dense tensors in one batched step.
+        ``scale``: the clipping factor of every gradient (L2 term included), or None."""
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         dense_p, dense_g, dense_m, dense_v, c1, c2 = [], [], [], [], [], []
         for p in group["params"]:
@@ -124,7 +167,7 @@ class LazyAdam(torch.optim.Optimizer):
             if grad.is_sparse and wd and group["l2_scope"] == "table":
                 grad = self._dense_grad(p)  # every row has an L2 gradient: dense Adam
             if grad.is_sparse:
-                self._sparse_step(p, state, lr, b1, b2, eps, wd, bc1, bc2)
+                self._sparse_step(p, state, lr, b1, b2, eps, wd, bc1, bc2, scale)
             else:
                 dense_p.append(p)
                 dense_g.append(grad)
@@ -133,13 +176,15 @@ class LazyAdam(torch.optim.Optimizer):
                 c1.append(-lr / bc1)
                 c2.append(math.sqrt(bc2))
         if dense_p:
-            self._dense_step(dense_p, dense_g, dense_m, dense_v, c1, c2, b1, b2, eps, wd)
+            self._dense_step(dense_p, dense_g, dense_m, dense_v, c1, c2, b1, b2, eps, wd, scale)
 
     @staticmethod
-    def _dense_step(ps, gs, ms, vs, c1, c2, b1, b2, eps, wd):
+    def _dense_step(ps, gs, ms, vs, c1, c2, b1, b2, eps, wd, scale=None):
         # Plain Adam on a list of tensors at once (the _foreach kernels torch.optim.Adam uses).
         if wd:
             gs = torch._foreach_add(gs, ps, alpha=wd)
+        if scale is not None:
+            gs = torch._foreach_mul(gs, scale)
         torch._foreach_lerp_(ms, gs, 1 - b1)
         torch._foreach_mul_(vs, b2)
         torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
@@ -191,7 +236,7 @@ class LazyAdam(torch.optim.Optimizer):
         cache.append((p.shape[0], idx, rows, inverse))
         return rows, inverse
 
-    def _sparse_step(self, p, state, lr, b1, b2, eps, wd, bc1, bc2):
+    def _sparse_step(self, p, state, lr, b1, b2, eps, wd, bc1, bc2, scale=None):
         grad = p.grad
         m, v = state["exp_avg"], state["exp_avg_sq"]
         # A width-1 table (the linear term) is updated through flat [V] views: 1-D gathers and
@@ -210,6 +255,8 @@ class LazyAdam(torch.optim.Optimizer):
         p_rows = p.index_select(0, rows) if wd or not flat else None
         if wd:
             g = g.add(p_rows, alpha=wd)
+        if scale is not None:
+            g = g * scale
         m_rows = m.index_select(0, rows).lerp_(g, 1 - b1)
         v_rows = v.index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
         m.index_copy_(0, rows, m_rows)
@@ -267,6 +314,7 @@ def make_optimizer(
     emb_reg: float = 0.0,
     net_reg: float = 0.0,
     emb_l2: str = "table",
+    max_grad_norm: float | None = None,
 ) -> LazyAdam:
     """One :class:`LazyAdam` with two parameter groups, as BARS regularises:
 
@@ -276,6 +324,9 @@ def make_optimizer(
       not grow with the table; see :class:`LazyAdam`);
     - every other trainable parameter (MLP, cross, attention weights and biases...): Adam with
       coupled L2 ``net_reg``.
+
+    ``max_grad_norm``: clip the norm of the whole regularised gradient at every step, as
+    FuxiCTR (BARS: 10); ``None`` does not clip (see :class:`LazyAdam`).
 
     The optimiser works with dense gradients (the models' default: plain Adam, the L2 over the
     whole table) and with sparse ones; ``fit`` trains inside :func:`sparse_embedding_grads`,
@@ -306,4 +357,4 @@ def make_optimizer(
     ]
     if not groups:
         raise ValueError("the model has no trainable parameters")
-    return LazyAdam(groups, lr=lr)
+    return LazyAdam(groups, lr=lr, max_grad_norm=max_grad_norm)

@@ -62,7 +62,7 @@ def linear(layer: layers.FeaturesLinear, x: torch.Tensor) -> torch.Tensor:
     rows = torch.arange(x.shape[0], device=x.device)
     for f, offset in enumerate(emb.offsets.tolist()):
         one_hot[rows, offset + x[:, f]] = 1.0
-    return one_hot @ w + layer.bias
+    return one_hot @ w if layer.bias is None else one_hot @ w + layer.bias
 
 
 def fm(e: torch.Tensor) -> torch.Tensor:
@@ -78,18 +78,24 @@ def fm(e: torch.Tensor) -> torch.Tensor:
 def ffm(layer: layers.FFMInteraction, x: torch.Tensor) -> torch.Tensor:
     """FFM pairwise term, one field pair at a time: ``sum_{i<j} <v[x_i, j], v[x_j, i]>``, ``[B]``.
 
-    ``v[x_i, j]`` is the vector of field ``i``'s feature reserved for meeting field ``j``.
+    ``v[x_i, j]`` is the vector of field ``i``'s feature reserved for meeting field ``j``: slot
+    ``j`` of its row with ``F`` slots (libffm), slot ``j - (j > i)`` with ``F - 1`` (FuxiCTR, whose
+    loop reads ``field_wise_emb_list[j - 1][:, i]`` and ``field_wise_emb_list[i][:, j]``).
     """
     ffm_emb = layer.embedding
     num_fields, dim = ffm_emb.num_fields, ffm_emb.embed_dim
-    # v[row, g] = a feature's vector towards field g: [sum(field_dims), F, D]
-    v = ffm_emb.embedding.embedding.weight.view(-1, num_fields, dim)
+    # v[row, s] = a feature's vector in slot s: [sum(field_dims), S, D]
+    v = ffm_emb.embedding.embedding.weight.view(-1, ffm_emb.num_slots, dim)
+
+    def slot(f: int, g: int) -> int:  # the slot of field f's feature towards field g
+        return g if ffm_emb.diagonal_slot else g - int(g > f)
+
     rows = x + ffm_emb.embedding.offsets  # global row of each feature, [B, F]
     total = torch.zeros(x.shape[0], dtype=v.dtype, device=v.device)
     for i in range(num_fields):
         for j in range(i + 1, num_fields):
-            v_i_towards_j = v[rows[:, i], j]  # [B, D]
-            v_j_towards_i = v[rows[:, j], i]  # [B, D]
+            v_i_towards_j = v[rows[:, i], slot(i, j)]  # [B, D]
+            v_j_towards_i = v[rows[:, j], slot(j, i)]  # [B, D]
             total = total + (v_i_towards_j * v_j_towards_i).sum(dim=1)
     return total
 
@@ -173,6 +179,7 @@ def interacting(
     ``s_ij = <q_i, k_j>`` (divided by ``sqrt(d_h)`` if scaled), ``out_i = sum_j a_ij v_j``;
     heads are concatenated, then ``ReLU(out + residual)`` (with layer norm before the ReLU if the
     layer has one). Returns ``[B, F, attention_dim]`` (and weights ``[B, H, F, F]`` if asked).
+    The layer's attention dropout is left out: compare in eval mode, where it is off.
     """
     num_fields, d_h = e.shape[1], layer.head_dim
     q_all, k_all, v_all = layer.query(e), layer.key(e), layer.value(e)  # [B, F, A]
@@ -205,12 +212,16 @@ def interacting(
 def senet(
     layer: layers.SENet, e: torch.Tensor, return_gates: bool = False
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """SENet step by step: squeeze (mean over ``D``), excite (FC, ReLU, FC, sigmoid), reweight."""
+    """SENet step by step: squeeze (mean over ``D``), excite (FC, ReLU, FC, then sigmoid or ReLU
+    as the layer's ``activation``), reweight."""
     w1 = layer.excite[0].weight  # [F/r, F]
     w2 = layer.excite[2].weight  # [F, F/r]
     z = e.mean(dim=2)  # squeeze: one number per field, [B, F]
     a = torch.clamp(z @ w1.T, min=0.0)  # [B, F/r]
-    gates = 1.0 / (1.0 + torch.exp(-(a @ w2.T)))  # [B, F], each in (0, 1)
+    if layer.activation == "sigmoid":
+        gates = 1.0 / (1.0 + torch.exp(-(a @ w2.T)))  # [B, F], each in (0, 1)
+    else:
+        gates = torch.clamp(a @ w2.T, min=0.0)  # [B, F], each >= 0 (FuxiCTR)
     out = e * gates.unsqueeze(2)  # reweight every field's embedding
     return (out, gates) if return_gates else out
 

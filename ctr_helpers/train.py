@@ -305,12 +305,14 @@ class History:
 
 class EarlyStopping:
     """Early stopping on a validation metric (higher is better) with learning-rate decay on
-    plateau, as BARS: an epoch whose metric is not better than the best so far multiplies every
-    parameter group's learning rate by ``lr_decay`` (not below ``min_lr``); ``patience`` such
-    epochs in a row and :attr:`should_stop` turns True (``patience=0`` acts as 1: stop at the
-    first epoch without improvement, never while improving; negative raises ``ValueError``).
-    The best epoch's weights (a deep copy of ``model.state_dict()``) are kept for
-    :meth:`restore`.
+    plateau, as BARS: an epoch whose metric does not beat the best so far by more than
+    ``min_delta`` multiplies every parameter group's learning rate by ``lr_decay`` (not below
+    ``min_lr``); ``patience`` such epochs in a row and :attr:`should_stop` turns True
+    (``patience=0`` acts as 1: stop at the first epoch without improvement, never while
+    improving; negative raises ``ValueError``). ``min_delta=1e-6`` is FuxiCTR's (which counts
+    ``metric >= best + min_delta`` as better, the same but for an exact tie at the threshold);
+    ``0.0``: any increase counts. The best epoch's weights (a deep copy of
+    ``model.state_dict()``) are kept for :meth:`restore`.
 
     >>> model = nn.Linear(1, 1)
     >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -334,12 +336,15 @@ class EarlyStopping:
         patience: int = 2,
         lr_decay: float = 0.1,
         min_lr: float = 1e-6,
+        min_delta: float = 1e-6,
     ) -> None:
         _check_patience(patience)
         if not 0 < lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
+        _check_min_delta(min_delta)
         self.model, self.optimizer = model, optimizer
         self.patience, self.lr_decay, self.min_lr = patience, lr_decay, min_lr
+        self.min_delta = min_delta
         self.best_epoch: int | None = None
         self.best_metric = float("nan")
         self.best_state: dict | None = None
@@ -351,7 +356,9 @@ class EarlyStopping:
         NaN ``metric`` raises ``ValueError`` (it would never count as an improvement)."""
         if metric is not None and math.isnan(metric):
             raise ValueError(f"the validation metric of epoch {epoch} is NaN")
-        improved = metric is None or self.best_epoch is None or metric > self.best_metric
+        improved = (
+            metric is None or self.best_epoch is None or metric > self.best_metric + self.min_delta
+        )
         if improved:
             self.best_epoch, self.bad_epochs = epoch, 0
             self.best_metric = float("nan") if metric is None else metric
@@ -515,8 +522,17 @@ def _check_patience(patience: int) -> None:
         )
 
 
-def _check_fit_args(epochs: int, batch_size: int, lr_decay: float, patience: int) -> None:
+def _check_min_delta(min_delta: float) -> None:
+    if not min_delta >= 0:  # NaN too
+        raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+
+
+def _check_fit_args(
+    epochs: int, batch_size: int, lr_decay: float, patience: int, max_grad_norm: float | None
+) -> None:
     _check_patience(patience)
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if batch_size < 1:
@@ -615,6 +631,8 @@ def fit(
     patience: int = 2,
     lr_decay: float = 0.1,
     min_lr: float = 1e-6,
+    min_delta: float = 1e-6,
+    max_grad_norm: float | None = None,
     seed: int = 0,
     progress: bool | None = None,
     verbose: bool = False,
@@ -628,12 +646,18 @@ def fit(
     ``seed``), take index batches of ``batch_size`` rows from the in-memory tensors, minimise
     the loss with :func:`make_optimizer` (``lr``, ``emb_reg``, ``net_reg``, ``emb_l2``: the
     embedding L2 over the whole table, as BARS, or over the rows used), then compute the
-    validation AUC and logloss. An epoch whose AUC is not better than the best so far multiplies
-    the learning rate by ``lr_decay`` (not below ``min_lr``); ``patience`` such epochs in a row
-    stop training (:class:`EarlyStopping`; ``patience=0`` means the same as 1: stop at the first
-    epoch without improvement, keep going while every epoch improves; negative raises
-    ``ValueError``). The best epoch's weights are restored at the end and the model is left in
-    eval mode.
+    validation AUC and logloss. An epoch whose AUC does not beat the best so far by more than
+    ``min_delta`` (1e-6, FuxiCTR's) multiplies the learning rate by ``lr_decay`` (not below
+    ``min_lr``); ``patience`` such epochs in a row stop training (:class:`EarlyStopping`;
+    ``patience=0`` means the same as 1: stop at the first epoch without improvement, keep going
+    while every epoch improves; negative raises ``ValueError``). The best epoch's weights are
+    restored at the end and the model is left in eval mode.
+
+    ``max_grad_norm``: clip the gradient norm at every step, as FuxiCTR does (BARS: 10.0, which
+    ``python -m ctr_helpers.bench`` passes); the norm covers the L2 terms too, as when they are
+    part of the loss (:class:`LazyAdam`). ``None`` (the default here): no clipping. With your own
+    ``optimizer`` it raises ``ValueError``: clip in the optimiser
+    (``LazyAdam(max_grad_norm=...)``).
 
     With :class:`LazyAdam` (``make_optimizer``'s, or your own as ``optimizer``) the embedding
     tables train with sparse gradients (:func:`sparse_embedding_grads`), their setting restored
@@ -680,7 +704,13 @@ def fit(
     predictions are gathered from all ranks, so every rank takes the same early-stopping
     decisions and ends with the same weights; only rank 0 shows progress.
     """
-    _check_fit_args(epochs, batch_size, lr_decay, patience)
+    _check_fit_args(epochs, batch_size, lr_decay, patience, max_grad_norm)
+    _check_min_delta(min_delta)
+    if optimizer is not None and max_grad_norm is not None:
+        raise ValueError(
+            "max_grad_norm clips inside fit's own optimiser; with your own optimizer clip there "
+            "(LazyAdam(..., max_grad_norm=...)) and leave fit's max_grad_norm=None"
+        )
     x_tr, y_tr, x_va, y_va = _checked_splits(model, train, val)
 
     if malloc_tuning_requested():  # opt-in (CTR_MALLOC_TUNING=1), see keep_freed_memory
@@ -695,7 +725,9 @@ def fit(
     if not has_matmuls(model):
         precision = "fp32"  # nothing for autocast to change (see precision_context)
     opt = (
-        optimizer if optimizer is not None else make_optimizer(model, lr, emb_reg, net_reg, emb_l2)
+        optimizer
+        if optimizer is not None
+        else make_optimizer(model, lr, emb_reg, net_reg, emb_l2, max_grad_norm=max_grad_norm)
     )
     loss_fn = _make_loss(loss, pos_weight, focal_gamma)
     batches = _Batches(x_tr, y_tr, batch_size, seed, rank, world)
@@ -710,7 +742,9 @@ def fit(
     bar = _progress_bar(show, epochs * batches.n_batches, type(model).__name__)
 
     hist = History(precision=precision)
-    stop = EarlyStopping(model, opt, patience=patience, lr_decay=lr_decay, min_lr=min_lr)
+    stop = EarlyStopping(
+        model, opt, patience=patience, lr_decay=lr_decay, min_lr=min_lr, min_delta=min_delta
+    )
     with (
         _embedding_grads(model, optimizer, world),
         _inputs_validated(model),

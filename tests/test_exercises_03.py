@@ -29,12 +29,14 @@ def test_q1_accepts_reference(capsys):
     assert ok and "489,763" in out, out
 
 
-def test_q1_solution_is_the_package_count_minus_the_unused_slot():
-    # ctr_helpers keeps F slots per feature (one never used): n*k more than the paper's count
+def test_q1_solution_is_the_package_count():
+    # ctr_helpers' FFM keeps F - 1 vectors per feature by default (FuxiCTR, BARS); with
+    # diagonal_slot=True it keeps F (libffm's layout, one never used): n*k more
     dims, k = [3, 5, 2], 4
     n = sum(dims)
-    package = models.count_parameters(models.FFM(dims, k))
-    assert ffm_num_parameters_solution(dims, k) == package - n * k
+    assert ffm_num_parameters_solution(dims, k) == models.count_parameters(models.FFM(dims, k))
+    package_f_slots = models.count_parameters(models.FFM(dims, k, diagonal_slot=True))
+    assert ffm_num_parameters_solution(dims, k) == package_f_slots - n * k
 
 
 def test_q1_solution_reproduces_bars_published_count():

@@ -32,17 +32,22 @@ def test_q1_accepts_reference_and_an_explicit_double_loop(capsys):
     assert ok, line
 
 
-def test_q1_matches_the_package_model():
-    """The reference logit equals DeepFM.forward when fed the model's own pieces."""
+@pytest.mark.parametrize("linear_bias", [True, False])
+def test_q1_matches_the_package_model(linear_bias):
+    """The reference logit equals DeepFM.forward when fed the model's own pieces. The exercise's
+    y_FM has a global bias w0: DeepFM(linear_bias=True); the package default (BARS/FuxiCTR, and
+    the paper's y_FM) has none, the MLP's output bias playing its part: w0 = 0 there."""
     torch.manual_seed(0)
-    model = DeepFM([3, 4, 5], embed_dim=4, hidden=(8,), sparse=False).eval()
+    model = DeepFM([3, 4, 5], embed_dim=4, hidden=(8,), sparse=False, linear_bias=linear_bias)
+    model.eval()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.3)
     x = torch.tensor([[0, 1, 2], [2, 3, 4], [1, 0, 0]])
     e = model.embedding(x)
     w = model.linear.weight(x).squeeze(-1)
     deep = model.mlp(e.flatten(1)).squeeze(1)
-    torch.testing.assert_close(ex04._deepfm_logit(model.linear.bias, w, e, deep), model(x))
+    w0 = model.linear.bias if linear_bias else torch.tensor(0.0)
+    torch.testing.assert_close(ex04._deepfm_logit(w0, w, e, deep), model(x))
 
 
 def test_q1_starters_are_not_yet(capsys):
@@ -123,8 +128,13 @@ def test_q1_reports_a_crash_as_feedback(capsys):
 # --------------------------------------------------------------------------- q2
 @pytest.mark.parametrize("case", ex04._Q2_CASES)
 def test_q2_reference_agrees_with_the_package_model(case):
+    # the exercise counts the global bias w0 of the linear term: DeepFM(linear_bias=True); the
+    # package default (BARS) has no w0, one parameter fewer
     dims, dim, hidden = case
     assert ex04._deepfm_num_params(dims, dim, hidden) == count_parameters(
+        DeepFM(dims, dim, hidden=hidden, linear_bias=True)
+    )
+    assert ex04._deepfm_num_params(dims, dim, hidden) - 1 == count_parameters(
         DeepFM(dims, dim, hidden=hidden)
     )
 

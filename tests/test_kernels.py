@@ -109,9 +109,12 @@ def test_fm_pair_sum_gradcheck():
 
 # ----------------------------------------------------------------------------- FFM
 @both
-def test_ffm_pair_sum(batch, F):
+@pytest.mark.parametrize("diagonal_slot", [True, False])
+def test_ffm_pair_sum(batch, F, diagonal_slot):
+    """Both table layouts (``F`` slots per feature, or FuxiCTR's ``F - 1``), both paths (the
+    training one on the ``[B, F, F, D]`` grid, the gather without gradients)."""
     dims = field_dims_for(F)
-    ffm = randomized(layers.FFMInteraction(dims, D, sparse=False))
+    ffm = randomized(layers.FFMInteraction(dims, D, sparse=False, diagonal_slot=diagonal_slot))
     x = random_x(dims, batch)
     table = ffm.embedding.embedding.embedding.weight
     rows, cols = ffm.rows, ffm.cols
@@ -125,6 +128,7 @@ def test_ffm_pair_sum(batch, F):
         plain,
         (table,),
     )
+    assert_same_values_and_grads(lambda: ffm(x), plain, (table,))
 
 
 def test_ffm_pair_sum_gradcheck():
@@ -180,7 +184,9 @@ def test_cin_pooled(batch, F, sizes, split_half, bias):
     def pool_plain() -> torch.Tensor:
         maps = cin_plain(e, cin.compress, split_half)
         last = len(maps) - 1
-        halves = [m[:, m.shape[1] // 2 :] if split_half and k < last else m for k, m in enumerate(maps)]
+        halves = [
+            m[:, m.shape[1] // 2 :] if split_half and k < last else m for k, m in enumerate(maps)
+        ]
         return torch.cat([m.sum(dim=2) for m in halves], dim=1)
 
     assert_same_values_and_grads(

@@ -117,9 +117,10 @@ def test_fm_pair_sum_gradcheck():
 
 
 @both
-def test_ffm_interaction(batch, F):
+@pytest.mark.parametrize("diagonal_slot", [True, False])  # F slots (libffm), F - 1 (FuxiCTR)
+def test_ffm_interaction(batch, F, diagonal_slot):
     dims = field_dims_for(F)
-    layer = randomized(layers.FFMInteraction(dims, D))
+    layer = randomized(layers.FFMInteraction(dims, D, diagonal_slot=diagonal_slot))
     x = random_x(dims, batch)
     out = layer(x)
     assert out.shape == (batch,)
@@ -131,10 +132,11 @@ def test_ffm_interaction(batch, F):
 
 
 @both
-def test_ffm_interaction_gradient_matches_reference(batch, F):
+@pytest.mark.parametrize("diagonal_slot", [True, False])
+def test_ffm_interaction_gradient_matches_reference(batch, F, diagonal_slot):
     """The hand-written backward equals autograd through the pair-by-pair reference."""
     dims = field_dims_for(F)
-    layer = randomized(layers.FFMInteraction(dims, D, sparse=False))
+    layer = randomized(layers.FFMInteraction(dims, D, sparse=False, diagonal_slot=diagonal_slot))
     weight = layer.embedding.embedding.embedding.weight
     x = random_x(dims, batch)
     upstream = torch.randn(batch)
@@ -149,6 +151,24 @@ def test_ffm_pair_sum_gradcheck():
     e = torch.randn(3, 4, 4, 2, dtype=torch.double, requires_grad=True)
     off_diagonal = 1.0 - torch.eye(4, dtype=torch.double)
     assert torch.autograd.gradcheck(_kernels._FFMPairSum.apply, (e, off_diagonal))
+
+
+@pytest.mark.parametrize("F", [2, 3, 5])
+def test_field_aware_embedding_with_f_minus_1_slots_is_fuxictrs_layout(F):
+    """Slot ``g - (g > f)`` of feature f's row is its vector towards field g (FuxiCTR reads
+    ``field_wise_emb_list[j - 1][:, i]`` for i < j), and the grid's diagonal is zero."""
+    dims = field_dims_for(F)
+    emb = randomized(layers.FieldAwareEmbedding(dims, D, diagonal_slot=False))
+    x = random_x(dims, 7)
+    table = emb.embedding.embedding.weight.view(-1, F - 1, D)  # [sum(dims), F - 1, D]
+    rows = x + emb.embedding.offsets
+    grid = emb(x)
+    assert grid.shape == (7, F, F, D)
+    for f in range(F):
+        assert (grid[:, f, f] == 0).all()
+        for g in range(F):
+            if g != f:
+                assert torch.equal(grid[:, f, g], table[rows[:, f], g - (g > f)])
 
 
 @both
@@ -208,8 +228,9 @@ def test_interacting_layer(batch, F, options):
 
 
 @both
-def test_senet(batch, F):
-    layer = randomized(layers.SENet(F, reduction_ratio=3))
+@pytest.mark.parametrize("activation", layers.SENet.ACTIVATIONS)
+def test_senet(batch, F, activation):
+    layer = randomized(layers.SENet(F, reduction_ratio=3, activation=activation))
     e = random_e(batch, F)
     out, gates = layer(e, return_gates=True)
     expected, expected_gates = reference.senet(layer, e, return_gates=True)
@@ -397,6 +418,8 @@ def test_ffm_parameter_count_formula():
     dims, d = field_dims_for(6), 5
     layer = layers.FFMInteraction(dims, d)
     assert sum(p.numel() for p in layer.parameters()) == sum(dims) * len(dims) * d
+    layer = layers.FFMInteraction(dims, d, diagonal_slot=False)
+    assert sum(p.numel() for p in layer.parameters()) == sum(dims) * (len(dims) - 1) * d
 
 
 # ------------------------------------------------ the known wrong versions the references reject

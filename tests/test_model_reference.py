@@ -98,7 +98,8 @@ def autoint(m: models.AutoInt, x: torch.Tensor) -> torch.Tensor:
 def fibinet(m: models.FiBiNet, x: torch.Tensor) -> torch.Tensor:
     e = reference.features_embedding(m.embedding, x)
     pairs = reference.bilinear(m.bilinear, e)  # [B, P, D]
-    pairs_se = reference.bilinear(m.bilinear_se, reference.senet(m.senet, e))
+    bilinear_se = m.bilinear if m.bilinear_se is None else m.bilinear_se  # shared (FuxiCTR)
+    pairs_se = reference.bilinear(bilinear_se, reference.senet(m.senet, e))
     deep = m.mlp(torch.cat([pairs, pairs_se], dim=1).flatten(1))[:, 0]
     return reference.linear(m.linear, x) + deep
 
@@ -107,9 +108,12 @@ CASES: list[tuple[str, dict, Callable]] = [
     ("lr", {}, lr),
     ("fm", {}, fm),
     ("ffm", {}, ffm),
+    ("ffm", dict(diagonal_slot=True), ffm),
     ("dnn", SMALL, dnn),
     ("deepfm", SMALL, deepfm),
+    ("deepfm", dict(SMALL, linear_bias=True), deepfm),
     ("xdeepfm", dict(SMALL, cin_layers=(3, 5)), xdeepfm),
+    ("xdeepfm", dict(SMALL, cin_layers=(3, 5), cin_bias=False, linear_bias=True), xdeepfm),
     ("xdeepfm", dict(SMALL, cin_layers=(4, 6, 3), split_half=True), xdeepfm),
     ("dcn", dict(SMALL, num_cross_layers=2), dcn),
     ("dcnv2", dict(SMALL, num_cross_layers=2), dcnv2),
@@ -119,6 +123,8 @@ CASES: list[tuple[str, dict, Callable]] = [
     ("fibinet", dict(SMALL, bilinear_type="field_all"), fibinet),
     ("fibinet", dict(SMALL, bilinear_type="field_each"), fibinet),
     ("fibinet", dict(SMALL, bilinear_type="field_interaction"), fibinet),
+    ("fibinet", dict(SMALL, shared_bilinear=False, senet_activation="sigmoid"), fibinet),
+    ("fibinet", dict(SMALL, bilinear_type="field_each", linear_bias=True), fibinet),
 ]
 
 

@@ -37,8 +37,8 @@ def _ffm_count_mistakes(field_dims, k) -> list[tuple[int, str]]:
         (
             1 + n + n * num_fields * k,
             "you gave every feature a vector for its own field too: a feature never meets its own"
-            " field, so it needs F - 1 vectors, not F. (ctr_helpers keeps that unused slot to"
-            " keep the indexing plain: its count_parameters is n·k larger than the paper's)",
+            " field, so it needs F - 1 vectors, not F. (libffm keeps that unused slot to keep the"
+            " indexing plain, as does ctr_helpers' FFM(diagonal_slot=True): n·k more)",
         ),
         (
             1 + n + n * k,
