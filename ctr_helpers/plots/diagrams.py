@@ -165,7 +165,7 @@ def _deepfm_fm_branch(ax: Axes, xs: np.ndarray) -> None:
     ax.text(
         fm_x + fm_w / 2,
         fm_y + 0.75,
-        r"$w_0 + \sum_i w_i \;+\; \sum_{i<j} \langle e_i, e_j \rangle$",
+        r"$\sum_i w_i \;+\; \sum_{i<j} \langle e_i, e_j \rangle$",
         ha="center",
         va="center",
         fontsize=12,
