@@ -93,7 +93,7 @@ PEER_OPTIONS: dict[str, dict] = {
 PEER_MODELS = ["lr", "fm", "ffm", "deepfm", "xdeepfm", "dcn", "autoint", "fibinet"]
 NAIVE_MODELS = ("lr", "fm", "ffm", "deepfm")
 
-# Published peer figures (thousand samples/s), BENCHMARKS.md section 2: (train, infer) per
+# Peer figures (thousand samples/s), benchmarks/peers.md (how they were measured): (train, infer) per
 # library (torchfm, DeepCTR-Torch, FuxiCTR); None where a library has no such model.
 PEERS: dict[str, dict[str, list[tuple[float, float] | None]]] = {
     "frappe": {
@@ -123,7 +123,7 @@ FRAPPE_DIMS = [957, 4082, 7, 7, 2, 3, 2, 9, 80, 233]  # the real Frappe fields (
 
 
 def criteo_dims() -> list[int]:
-    """39 fields, 1,000,000 values: 6 of 114k-162k, 10 of 2k-38k, 23 small (BENCHMARKS.md)."""
+    """39 fields, 1,000,000 values: 6 of 114k-162k, 10 of 2k-38k, 23 small (the shape of peers.md)."""
     large = [114_000, 118_000, 124_000, 130_000, 140_000, 162_000]
     medium = [2_000 + 4_000 * k for k in range(10)]  # 2k .. 38k
     small = [int(v) for v in np.geomspace(4, 1_500, 23).round()]

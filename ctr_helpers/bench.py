@@ -10,7 +10,8 @@ Protocol (BARS, Zhu et al. SIGIR 2022; FuxiCTR v1.1.0's ``BaseModel``): embeddin
 stopping on validation AUC with patience 2 (an epoch improves when its AUC beats the best by more
 than 1e-6), learning rate x0.1 on each epoch without improvement (floor 1e-6), best epoch
 restored; dense layers Glorot-normal (``linear_init``). Each model's defaults and ``bars``
-regularisation follow the BARS configurations (``../shared/BENCHMARKS.md``; what differs from
+regularisation follow the BARS configurations (each model's ``<Model>_frappe_x1`` README and log in the
+BARS repository, :data:`BARS_SOURCE`; what differs from
 the papers is in ``docs/deviations.md``), the embedding L2 over the whole table at every batch as
 BARS applies it (``train.LazyAdam``, ``l2_scope="table"``). :data:`PROTOCOL` holds the settings
 shared by every model and is recorded in each result's ``config``.

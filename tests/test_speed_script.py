@@ -47,3 +47,21 @@ def test_quick_run_prints_one_row_per_model(speed, capsys):
 def test_unknown_model_is_refused(speed):
     with pytest.raises(SystemExit):
         speed.main(["--quick", "--models", "lr,nosuchmodel"])
+
+
+def test_peer_figures_match_peers_md(speed):
+    """``PEERS`` in speed.py and the tables of benchmarks/peers.md (the figures the notebooks cite)
+    hold the same numbers, so neither drifts from the other."""
+    text = (SPEED.parent / "peers.md").read_text()
+    sections = {"frappe": "## Frappe shape", "criteo": "## Criteo shape"}
+    for shape, heading in sections.items():
+        block = text[text.index(heading) :].split("\n## ")[0]
+        rows = {}
+        for line in block.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 7 and cells[0] in speed.PEERS[shape]:
+                values = [None if c == "—" else float(c) for c in cells[1:]]
+                rows[cells[0]] = [
+                    None if values[i] is None else (values[i], values[i + 1]) for i in (0, 2, 4)
+                ]
+        assert rows == speed.PEERS[shape], shape
