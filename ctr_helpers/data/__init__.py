@@ -16,7 +16,8 @@ Modules, in reading order (every name below is importable from ``ctr_helpers.dat
 * ``criteo``: :func:`read_criteo_dac`, :func:`read_criteo_csv`, :func:`read_criteo_sample`,
   :func:`load_criteo_sample`;
 * ``synthetic``: data with known ground truth, :func:`make_xor`, :func:`make_pairwise`,
-  :func:`make_third_order`, :func:`make_drift`;
+  :func:`make_third_order`, :func:`make_planted_crosses`, :func:`make_drift`,
+  :func:`make_field_importance`;
 * ``splits``: :func:`random_split`, :func:`time_split`.
 
 ``data/README.md`` in the repository explains the data home, the sources and the licences.
@@ -50,7 +51,14 @@ from .download import (
 from .encoding import FieldEncoder, bucketize_counts
 from .frappe import FRAPPE_DIMS, FRAPPE_FIELDS, load_frappe, read_libfm
 from .splits import random_split, time_split
-from .synthetic import make_drift, make_pairwise, make_third_order, make_xor
+from .synthetic import (
+    make_drift,
+    make_field_importance,
+    make_pairwise,
+    make_planted_crosses,
+    make_third_order,
+    make_xor,
+)
 
 __all__ = [
     "CTRSplit",
@@ -79,7 +87,9 @@ __all__ = [
     "make_xor",
     "make_pairwise",
     "make_third_order",
+    "make_planted_crosses",
     "make_drift",
+    "make_field_importance",
     "random_split",
     "time_split",
 ]

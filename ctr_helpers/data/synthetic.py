@@ -3,7 +3,9 @@
 Each generator plants one effect a model family can or cannot learn: :func:`make_xor` (a cross
 of two fields, invisible to LR), :func:`make_pairwise` (low-rank pairs, some never seen in
 train: FM vs cross features), :func:`make_third_order` (a pure three-way effect, invisible to
-any pairwise model), :func:`make_drift` (time drift: time-ordered vs random splits). All take
+any pairwise model), :func:`make_planted_crosses` (pure crosses of chosen fields and orders,
+random or low-rank), :func:`make_drift` (time drift: time-ordered vs random splits), :func:`make_field_importance`
+(informative fields among pure-noise ones: learned field importance). All take
 ``seed`` and return a :class:`CTRDataset` whose ``info`` holds ``p_true`` / ``logit_true`` per
 split.
 """
@@ -19,7 +21,14 @@ import torch
 from .containers import CTRDataset, CTRSplit
 from .splits import _SPLIT_NAMES, _split_indices
 
-__all__ = ["make_xor", "make_pairwise", "make_third_order", "make_drift"]
+__all__ = [
+    "make_xor",
+    "make_pairwise",
+    "make_third_order",
+    "make_planted_crosses",
+    "make_drift",
+    "make_field_importance",
+]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -233,6 +242,69 @@ def make_third_order(
     return _finish("third_order", x, bias + effect, rng, parts, names, [c] * n_fields, info)
 
 
+def make_planted_crosses(
+    n: int = 40_000,
+    seed: int = 0,
+    *,
+    n_fields: int = 6,
+    cardinality: int = 5,
+    crosses: Sequence[Sequence[int]] = ((0, 1), (2, 4)),
+    rank: int | None = None,
+    strength: float = 2.0,
+    first_order: float = 0.5,
+    positive_rate: float | None = None,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+) -> CTRDataset:
+    """Pure crosses of known order over chosen fields, plus a small main effect per field.
+
+    True logit ``b + sum_f w_f[x_f] + sum_c T_c[x_c]``, where each cross ``c`` in ``crosses`` (a
+    tuple of 2 or more distinct fields, e.g. ``(0, 1)`` or ``(2, 3, 4)``) has a table ``T_c``
+    with all its lower-order parts removed and scaled to standard deviation ``strength``: with
+    uniform fields no smaller set of fields predicts any of it. ``rank=None``: each table is
+    random (any pattern, up to ``cardinality ** order`` free values); ``rank=r``: a sum of ``r``
+    products of per-field factors, ``T[v_1, .., v_k] = sum_r U_1[v_1, r] ... U_k[v_k, r]``, each
+    factor centred so the cross stays pure. That is the vector-wise structure explicit cross
+    layers (FM, CIN, cross networks) model, and it generalises to value combinations seen rarely
+    or never in train. ``info``: ``crosses``, ``tables`` (one per cross, keyed by its fields),
+    ``w``, ``bias``, ``p_true`` / ``logit_true`` per split.
+
+    >>> ds = make_planted_crosses(n=1_000, seed=0, crosses=((0, 1), (2, 3, 4)), rank=2)
+    >>> ds.field_dims, [ds.info["tables"][c].shape for c in ds.info["crosses"]]
+    ([5, 5, 5, 5, 5, 5], [(5, 5), (5, 5, 5)])
+    """
+    crosses = [tuple(int(f) for f in c) for c in crosses]
+    for c in crosses:
+        if len(c) < 2 or len(set(c)) != len(c) or not all(0 <= f < n_fields for f in c):
+            raise ValueError(
+                f"each cross must name 2 or more distinct fields in 0..{n_fields - 1}, got {c}"
+            )
+    if rank is not None and rank < 1:
+        raise ValueError(f"rank must be None or a positive int, got {rank}")
+    rng = np.random.default_rng(seed)
+    card = cardinality
+    tables = {}
+    for cross in crosses:
+        if rank is None:
+            table = _purify(rng.normal(size=(card,) * len(cross)))
+        else:  # centred factors: averaging over any field's values gives 0, a pure cross
+            factors = [u - u.mean(axis=0) for u in rng.normal(size=(len(cross), card, rank))]
+            table = factors[0]  # [c, rank]
+            for u in factors[1:]:
+                table = table[..., None, :] * u  # one more field axis: [c, ..., c, rank]
+            table = table.sum(axis=-1)
+        tables[cross] = strength / table.std() * table
+    w = rng.normal(0.0, first_order, (n_fields, card))
+    x = rng.integers(0, card, (n, n_fields))
+    effect = w[np.arange(n_fields), x].sum(axis=1)
+    for cross, table in tables.items():
+        effect = effect + table[tuple(x[:, f] for f in cross)]
+    bias = _bias_for_rate(effect, positive_rate)
+    info = {"bias": bias, "crosses": crosses, "tables": tables, "w": w}
+    parts = _split_indices(n, fractions, seed=seed)
+    names = [f"f{i}" for i in range(n_fields)]
+    return _finish("planted_crosses", x, bias + effect, rng, parts, names, [card] * n_fields, info)
+
+
 def make_drift(
     n: int = 60_000,
     seed: int = 0,
@@ -285,3 +357,48 @@ def make_drift(
     # the split draws from its own generator, so rows and labels are the same for both choices
     names, dims = ["user", "item", "context"], [n_users, n_items, n_contexts]
     return _finish(f"drift_{split}", x, bias + effect, rng, parts, names, dims, info)
+
+
+def make_field_importance(
+    n: int = 40_000,
+    seed: int = 0,
+    *,
+    n_informative: int = 3,
+    n_noise: int = 5,
+    cardinality: int = 20,
+    strength: float = 1.5,
+    positive_rate: float | None = None,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+) -> CTRDataset:
+    """A few informative fields among pure-noise ones: ground truth for learned field importance.
+
+    Fields ``signal0 ..`` (``n_informative``) then ``noise0 ..`` (``n_noise``), all uniform and
+    independent over ``cardinality`` values. True logit ``b + sum_f w_f[x_f] + sum_{f<g}
+    <V_f[x_f], V_g[x_g]>`` over the informative fields only (an FM with known weights, rank 4),
+    scaled so the effect has standard deviation ``strength``; the noise fields never enter it, so
+    a model that weighs fields by importance should turn them down (SENet gates, permutation
+    importance). ``info``: ``informative`` (bool per field), ``w``, ``V``, ``bias``,
+    ``p_true`` / ``logit_true`` per split.
+
+    >>> ds = make_field_importance(n=1_000, n_informative=2, n_noise=3)
+    >>> ds.field_names, ds.info["informative"].tolist()
+    (['signal0', 'signal1', 'noise0', 'noise1', 'noise2'], [True, True, False, False, False])
+    """
+    if n_informative < 1 or n_noise < 0:
+        raise ValueError(
+            f"need n_informative >= 1 and n_noise >= 0, got {n_informative}, {n_noise}"
+        )
+    rng = np.random.default_rng(seed)
+    n_fields, c = n_informative + n_noise, cardinality
+    x = rng.integers(0, c, (n, n_fields))
+    w = rng.normal(0.0, 1.0, (n_informative, c))
+    V = rng.normal(0.0, 1.0, (n_informative, c, 4))
+    effect = _fm_effect(x[:, :n_informative], w, V)
+    scale = strength / effect.std()
+    w, V, effect = w * scale, V * np.sqrt(scale), effect * scale  # pairs scale with V squared
+    centre = -effect.mean()  # positive_rate=None: a rate near 1/2
+    bias = centre + _bias_for_rate(effect + centre, positive_rate)
+    names = [f"signal{i}" for i in range(n_informative)] + [f"noise{i}" for i in range(n_noise)]
+    info = {"bias": bias, "informative": np.arange(n_fields) < n_informative, "w": w, "V": V}
+    parts = _split_indices(n, fractions, seed=seed)
+    return _finish("field_importance", x, bias + effect, rng, parts, names, [c] * n_fields, info)
