@@ -91,3 +91,31 @@ def test_cost_quality_scatter():
     plt.close(fig)
     with pytest.raises(ValueError, match="same length"):
         plots.cost_quality_scatter(["LR"], [0.1, 0.2], [0.9], title="t")
+
+
+def test_decision_flowchart_layout_and_drawing():
+    tree = ("fast?", "FM", ("need crosses?", "DCN", "DeepFM"))
+    nodes, edges = plots.comparison._tree_layout(tree)
+    # leaves left to right at 0, 1, 2; each question centred over its two branches
+    assert [(t, x, d) for t, x, d, leaf in nodes if leaf] == [
+        ("FM", 0.0, 1),
+        ("DCN", 1.0, 2),
+        ("DeepFM", 2.0, 2),
+    ]
+    xs = {t: x for t, x, _, _ in nodes}
+    assert xs["need crosses?"] == 1.5 and xs["fast?"] == 0.75
+    assert sorted((nodes[a][0], nodes[b][0], ans) for a, b, ans in edges) == [
+        ("fast?", "FM", "yes"),
+        ("fast?", "need crosses?", "no"),
+        ("need crosses?", "DCN", "yes"),
+        ("need crosses?", "DeepFM", "no"),
+    ]
+    fig = plots.decision_flowchart(tree, title="how to choose")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert {"fast?", "FM", "need crosses?", "DCN", "DeepFM"} <= set(texts)
+    assert texts.count("yes") == 2 and texts.count("no") == 2
+    assert len(ax.patches) == 5 and ax.get_title() == "how to choose"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="leaf string or a"):
+        plots.decision_flowchart(("q", "a"), title="t")

@@ -2,7 +2,8 @@
 
 The headline AUC / logloss bars beside BARS are ``benchmark_bars`` in ``practice.py`` (shared with
 ``python -m ctr_helpers.bench``); these two zoom in on what those bars cannot show: seed noise
-among the deep models, and what each model costs at scoring time.
+among the deep models, and what each model costs at scoring time. ``decision_flowchart`` draws
+the yes/no tree that section 6 of 09 builds from those measurements.
 Every function draws one figure from numbers computed in the notebook and returns the Figure;
 the title, passed in by the caller, states the finding.
 """
@@ -15,13 +16,14 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 
 from ctr_helpers.plots._style import PALETTE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["seed_spread_strip", "cost_quality_scatter"]
+__all__ = ["seed_spread_strip", "cost_quality_scatter", "decision_flowchart"]
 
 
 def seed_spread_strip(
@@ -139,6 +141,94 @@ def cost_quality_scatter(
             ha="right",
             fontsize=9,
             color=PALETTE["neutral"],
+        )
+    ax.set_title(title)
+    return fig
+
+
+#: A decision tree for :func:`decision_flowchart`: a leaf (the advice, a string) or a question
+#: ``(text, yes, no)`` whose two branches are trees.
+Tree = str | tuple[str, "Tree", "Tree"]
+
+
+def _tree_layout(
+    tree: Tree,
+) -> tuple[list[tuple[str, float, int, bool]], list[tuple[int, int, str]]]:
+    """Nodes as ``(text, x, depth, is_leaf)`` with leaves at x = 0, 1, 2, ... from left to right
+    and each question centred over its two branches; edges as ``(parent, child, "yes" | "no")``."""
+    nodes: list[tuple[str, float, int, bool]] = []
+    edges: list[tuple[int, int, str]] = []
+    next_leaf = [0]
+
+    def place(t: Tree, depth: int) -> int:
+        if isinstance(t, str):
+            nodes.append((t, float(next_leaf[0]), depth, True))
+            next_leaf[0] += 1
+            return len(nodes) - 1
+        if not (isinstance(t, tuple) and len(t) == 3 and isinstance(t[0], str)):
+            raise ValueError(
+                f"a tree node must be a leaf string or a (question, yes, no) tuple, got {t!r}"
+            )
+        me = len(nodes)
+        nodes.append((t[0], 0.0, depth, False))
+        yes, no = place(t[1], depth + 1), place(t[2], depth + 1)
+        nodes[me] = (t[0], (nodes[yes][1] + nodes[no][1]) / 2, depth, False)
+        edges.extend([(me, yes, "yes"), (me, no, "no")])
+        return me
+
+    place(tree, 0)
+    return nodes, edges
+
+
+def decision_flowchart(tree: Tree, *, title: str, width: float = 2.6) -> Figure:
+    """A yes/no decision tree drawn top-down: questions in grey boxes, advice (the leaves) in
+    green ones, each arrow labelled with its answer.
+
+    ``tree`` is nested ``(question, yes, no)`` tuples with strings at the leaves (write line
+    breaks into long texts); ``width`` is the horizontal room per leaf, in inches.
+    """
+    nodes, edges = _tree_layout(tree)
+    n_leaves = sum(leaf for *_, leaf in nodes)
+    depth = max(d for _, _, d, _ in nodes)
+    fig, ax = plt.subplots(figsize=(width * n_leaves, 1.55 * (depth + 1)))
+    ax.set_xlim(-0.5, n_leaves - 0.5)
+    ax.set_ylim(-depth - 0.5, 0.5)
+    ax.axis("off")
+    box_w, box_h = 0.9, 0.62
+    for text, x, d, leaf in nodes:
+        colour = PALETTE["good"] if leaf else PALETTE["neutral"]
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - box_w / 2, -d - box_h / 2),
+                box_w,
+                box_h,
+                boxstyle="round,pad=0.02,rounding_size=0.08",
+                facecolor=colour,
+                alpha=0.18,
+                edgecolor=colour,
+                linewidth=1.4,
+            )
+        )
+        ax.text(x, -d, text, ha="center", va="center", fontsize=8.5, wrap=False)
+    for parent, child, answer in edges:
+        _, x0, d0, _ = nodes[parent]
+        _, x1, d1, _ = nodes[child]
+        start, end = (x0, -d0 - box_h / 2), (x1, -d1 + box_h / 2)
+        ax.annotate(
+            "",
+            xy=end,
+            xytext=start,
+            arrowprops=dict(arrowstyle="-|>", color="#444444", lw=1.1, shrinkA=1, shrinkB=1),
+        )
+        ax.text(
+            (start[0] + end[0]) / 2,
+            (start[1] + end[1]) / 2,
+            answer,
+            ha="center",
+            va="center",
+            fontsize=8.5,
+            style="italic",
+            backgroundcolor="white",
         )
     ax.set_title(title)
     return fig
